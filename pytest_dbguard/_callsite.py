@@ -1,0 +1,136 @@
+"""Call sites: the first frame of the user's own code behind a statement.
+
+Walking the stack is the expensive part of capture, so every file's classification (user
+code or library) is cached by file name, and a caller may pass the depth at which the user
+frame was found last time for the same statement: two frame look-ups confirm it instead of a
+walk.
+"""
+
+from __future__ import annotations
+
+import os
+import site
+import sys
+import sysconfig
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import FrameType
+
+try:  # async engines run the driver inside a greenlet; the caller is in its parent
+    from greenlet import getcurrent as _current_greenlet
+except ImportError:  # pragma: no cover - greenlet is installed with SQLAlchemy on most platforms
+    _current_greenlet = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallSite:
+    """Where in the user's code a statement was sent from."""
+
+    path: str
+    lineno: int
+    function: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.lineno} in {self.function}"
+
+
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    roots.update(site.getsitepackages())
+    roots.add(site.getusersitepackages())
+    roots.add(os.path.dirname(os.path.abspath(__file__)))  # the plugin itself
+    for module_name in ("sqlalchemy", "_pytest", "pluggy", "greenlet", "psycopg", "asyncpg"):
+        module = sys.modules.get(module_name)
+        if module is not None and getattr(module, "__file__", None):
+            roots.add(os.path.dirname(os.path.abspath(module.__file__ or "")))
+    return tuple(sorted(os.path.join(os.path.abspath(root), "") for root in roots if root))
+
+
+def _matches_module(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
+
+
+class CallSiteFinder:
+    """Finds the user's frame; ``library_modules`` and ``user_modules`` override the default
+    rule (code outside the standard library and installed packages is the user's)."""
+
+    def __init__(
+        self,
+        rootdir: str,
+        library_modules: Iterable[str] = (),
+        user_modules: Iterable[str] = (),
+    ) -> None:
+        self._rootdir = os.path.join(os.path.abspath(rootdir), "")
+        self._library_roots = _library_roots()
+        self._library_modules = tuple(library_modules)
+        self._user_modules = tuple(user_modules)
+        self._user_file: dict[str, bool] = {}
+        self._display_path: dict[str, str] = {}
+
+    def _classify(self, frame: FrameType) -> bool:
+        filename = frame.f_code.co_filename
+        module = str(frame.f_globals.get("__name__", ""))
+        if _matches_module(module, self._user_modules):
+            is_user = True
+        elif _matches_module(module, self._library_modules) or filename.startswith("<"):
+            is_user = False
+        else:
+            path = os.path.abspath(filename)
+            is_user = not path.startswith(self._library_roots)
+        self._user_file[filename] = is_user
+        if is_user:
+            self._display_path[filename] = self._relative(filename)
+        return is_user
+
+    def _relative(self, filename: str) -> str:
+        path = os.path.abspath(filename)
+        if path.startswith(self._rootdir):
+            return os.path.relpath(path, self._rootdir).replace(os.sep, "/")
+        return path
+
+    def is_user(self, frame: FrameType) -> bool:
+        known = self._user_file.get(frame.f_code.co_filename)
+        return self._classify(frame) if known is None else known
+
+    def site_of(self, frame: FrameType) -> CallSite:
+        code = frame.f_code
+        return CallSite(self._display_path[code.co_filename], frame.f_lineno, code.co_qualname)
+
+    def find(self, depth_hint: int = 0) -> tuple[CallSite | None, int]:
+        """Return the user's call site and its depth below the caller of ``find``.
+
+        With ``depth_hint`` (from an earlier call for the same statement), the frame at that
+        depth is confirmed as the first user frame with two look-ups instead of a walk.
+        """
+        is_user = self.is_user
+        if depth_hint > 1:
+            try:
+                frame = sys._getframe(depth_hint + 1)
+                if is_user(frame) and not is_user(sys._getframe(depth_hint)):
+                    return self.site_of(frame), depth_hint
+            except ValueError:
+                pass
+        found: FrameType | None = sys._getframe(2)
+        depth = 1
+        while found is not None:
+            if is_user(found):
+                return self.site_of(found), depth
+            found = found.f_back
+            depth += 1
+        return self._find_across_greenlets(), 0
+
+    def _find_across_greenlets(self) -> CallSite | None:
+        """Async engines run the driver call in a child greenlet: continue the walk in the
+        parent greenlets, where the awaiting coroutine of the user's code is suspended."""
+        if _current_greenlet is None:
+            return None
+        greenlet = _current_greenlet().parent
+        while greenlet is not None:
+            frame: FrameType | None = greenlet.gr_frame
+            while frame is not None:
+                if self.is_user(frame):
+                    return self.site_of(frame)
+                frame = frame.f_back
+            greenlet = greenlet.parent
+        return None

@@ -1,0 +1,261 @@
+"""Capture: SQLAlchemy event listeners that record each statement into the current test's record.
+
+The cursor listener runs for every statement of the suite, so its common path is a few
+dictionary look-ups: statement shapes are cached by statement text, and the stack is walked
+(for call sites) only for the first runs of each statement in a test, which is all the N+1
+verdict needs. Everything else is computed after the test, from the record.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from ._callsite import CallSite, CallSiteFinder
+from ._findings import Finding
+from ._fingerprint import fingerprint, is_internal, statement_kind
+
+_MAX_SHAPES = 50_000  # distinct statement texts cached per session before the cache restarts
+_MAX_TEXTS_PER_TEST = 10_000  # beyond this a test's statements are looked up by shape
+_MAX_PARENTS = 10_000  # distinct parent objects remembered per lazy-loaded relationship
+
+
+@dataclass(slots=True)
+class Shape:
+    """What is known about one statement text, for the whole session."""
+
+    fingerprint: str
+    kind: str
+    internal: bool
+    depth: int = 0  # where the user's frame was found last time (a hint for the next walk)
+
+
+class ShapeCache:
+    def __init__(self) -> None:
+        self._shapes: dict[str, Shape] = {}
+
+    def get(self, text: str) -> Shape:
+        shape = self._shapes.get(text)
+        if shape is None:
+            if len(self._shapes) >= _MAX_SHAPES:
+                self._shapes.clear()
+            shape_text = fingerprint(text)
+            kind = statement_kind(shape_text)
+            shape = Shape(shape_text, kind, is_internal(shape_text))
+            self._shapes[text] = shape
+        return shape
+
+
+@dataclass(slots=True)
+class Sample:
+    """One run of a statement whose call site was recorded."""
+
+    seq: int
+    site: CallSite | None
+    params_key: int | None  # a hash of the parameters: tells repeats apart without keeping them
+    lazy_load: bool  # sent by the ORM to lazy-load a relationship
+
+
+@dataclass(slots=True)
+class Statement:
+    """One statement shape within one test: exact counts and a few sampled runs."""
+
+    text: str  # the first text seen with this shape
+    shape: Shape
+    dialect: str
+    first_seq: int
+    first_parameters: Any
+    connection: Connection | None
+    count: int = 0
+    samples: list[Sample] = field(default_factory=list)
+    sites: dict[CallSite | None, int] = field(default_factory=dict)
+    sampling: bool = True
+
+    def call_sites(self) -> list[CallSite]:
+        return [site for site in self.sites if site is not None]
+
+
+@dataclass(slots=True)
+class LazyLoads:
+    """Lazy loads of one relationship from one call site."""
+
+    relationship: str  # "ResearchItem.prompts"
+    parent_class: str
+    attribute: str
+    collection: bool
+    site: CallSite | None
+    first_seq: int
+    count: int = 0
+    parents: set[int] = field(default_factory=set)
+    seqs: list[int] = field(default_factory=list)
+
+
+class LogEntry(NamedTuple):
+    """One recorded run (a plain tuple on the hot path: cheaper to build than an object)."""
+
+    statement: Statement
+    text: str
+    site: CallSite | None
+    executemany: bool
+    parameters: Any
+    phase: str
+
+
+class Record:
+    """Everything captured for one test."""
+
+    def __init__(self, nodeid: str, max_recorded: int) -> None:
+        self.nodeid = nodeid
+        self.max_recorded = max_recorded
+        self.total = 0
+        self.phase = "setup"
+        self.statements: dict[str, Statement] = {}  # by text, several texts may share one
+        self.by_shape: dict[str, Statement] = {}
+        self.log: list[tuple[Statement, str, CallSite | None, bool, Any, str]] = []
+        self.findings: list[Finding] = []
+        self.lazy_loads: dict[tuple[str, CallSite | None], LazyLoads] = {}
+        self.nplusone_allowed: list[list[int]] = []  # [first seq, end seq] of allowance blocks
+        self._lock = threading.Lock()
+
+    def statement_for(
+        self, text: str, shape: Shape, conn: Connection | None, parameters: Any
+    ) -> Statement:
+        """The slow path: the first run of a statement text in this test."""
+        with self._lock:
+            statement = self.by_shape.get(shape.fingerprint)
+            if statement is None:
+                dialect = conn.dialect.name if conn is not None else ""
+                statement = Statement(text, shape, dialect, self.total, parameters, conn)
+                self.by_shape[shape.fingerprint] = statement
+            if len(self.statements) < _MAX_TEXTS_PER_TEST:
+                self.statements[text] = statement
+            return statement
+
+    def entries(self, start: int = 0, end: int | None = None) -> list[LogEntry]:
+        return [LogEntry._make(raw) for raw in self.log[start:end]]
+
+    def shapes(self) -> Iterator[Statement]:
+        return iter(self.by_shape.values())
+
+    def is_nplusone_allowed(self, seq: int) -> bool:
+        return any(start <= seq < end for start, end in self.nplusone_allowed)
+
+
+class Capture:
+    """The session's listeners; ``active`` is the record of the test now running."""
+
+    def __init__(self, finder: CallSiteFinder, threshold: int, all_call_sites: bool) -> None:
+        self.finder = finder
+        self.shapes = ShapeCache()
+        self.active: Record | None = None
+        self._sample_limit = threshold
+        self._max_samples = 4 * threshold
+        self._all_call_sites = all_call_sites
+        self._listeners = (
+            (Engine, "before_cursor_execute", self._on_cursor_execute),
+            (Engine, "begin", self._on_begin),
+            (Engine, "commit", self._on_commit),
+            (Engine, "rollback", self._on_rollback),
+            (Session, "do_orm_execute", self._on_orm_execute),
+        )
+
+    def install(self) -> None:
+        for target, name, listener in self._listeners:
+            event.listen(target, name, listener)
+
+    def uninstall(self) -> None:
+        for target, name, listener in self._listeners:
+            if event.contains(target, name, listener):
+                event.remove(target, name, listener)
+
+    def _on_cursor_execute(
+        self,
+        conn: Connection | None,
+        cursor: Any,
+        text: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
+        record = self.active
+        if record is None:
+            return
+        seq = record.total
+        record.total = seq + 1
+        statement = record.statements.get(text)
+        if statement is None:
+            statement = record.statement_for(text, self.shapes.get(text), conn, parameters)
+        statement.count += 1
+        site = None
+        if statement.sampling or self._all_call_sites:
+            site = self._sample(record, statement, seq, parameters, context, executemany)
+        if seq < record.max_recorded:
+            record.log.append((statement, text, site, executemany, parameters, record.phase))
+
+    def _sample(
+        self,
+        record: Record,
+        statement: Statement,
+        seq: int,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> CallSite | None:
+        shape = statement.shape
+        if shape.kind == "transaction":
+            statement.sampling = False
+            return None
+        site, shape.depth = self.finder.find(shape.depth)
+        if not statement.sampling:
+            return site
+        params_key = None if executemany else hash(repr(parameters))
+        options = getattr(context, "execution_options", None) or {}
+        load_options = options.get("_sa_orm_load_options")
+        lazy_load = getattr(load_options, "_lazy_loaded_from", None) is not None
+        statement.samples.append(Sample(seq, site, params_key, lazy_load))
+        runs = statement.sites.get(site, 0) + 1
+        statement.sites[site] = runs
+        if runs >= self._sample_limit or len(statement.samples) >= self._max_samples:
+            statement.sampling = False
+        return site
+
+    def _on_begin(self, conn: Connection) -> None:
+        self._on_cursor_execute(conn, None, "BEGIN", (), None, False)
+
+    def _on_commit(self, conn: Connection) -> None:
+        self._on_cursor_execute(conn, None, "COMMIT", (), None, False)
+
+    def _on_rollback(self, conn: Connection) -> None:
+        self._on_cursor_execute(conn, None, "ROLLBACK", (), None, False)
+
+    def _on_orm_execute(self, state: ORMExecuteState) -> None:
+        record = self.active
+        if record is None:
+            return
+        parent = state.lazy_loaded_from
+        if parent is None:
+            return
+        prop = getattr(state.loader_strategy_path, "prop", None)
+        if prop is None:
+            return
+        site, _ = self.finder.find()
+        parent_class = parent.class_.__name__
+        relationship = f"{parent_class}.{prop.key}"
+        with record._lock:
+            loads = record.lazy_loads.get((relationship, site))
+            if loads is None:
+                loads = LazyLoads(
+                    relationship, parent_class, prop.key, bool(prop.uselist), site, record.total
+                )
+                record.lazy_loads[(relationship, site)] = loads
+            loads.count += 1
+            if len(loads.parents) < _MAX_PARENTS:
+                loads.parents.add(id(parent))
+            if len(loads.seqs) < _MAX_PARENTS:
+                loads.seqs.append(record.total)

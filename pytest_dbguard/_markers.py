@@ -1,0 +1,92 @@
+"""Markers: registered, read and validated at collection time.
+
+A marker with bad arguments is a usage error naming the test and the marker, raised before
+any test runs, rather than an error from inside the plugin halfway through the suite.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from ._budget import Budget
+from ._settings import Settings, parse_kinds
+
+MARKERS = {
+    "max_queries": "max_queries(n, *, kinds=None, match=None): fail if the test runs more than "
+    "n counted SQL statements (pytest-dbguard)",
+    "num_queries": "num_queries(n, *, kinds=None, match=None): fail unless the test runs "
+    "exactly n counted SQL statements (pytest-dbguard)",
+    "allow_nplusone": "allow_nplusone: this test may contain N+1 query patterns (pytest-dbguard)",
+}
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    """What a test's markers ask for, parsed once at collection."""
+
+    budgets: tuple[Budget, ...]
+    allow_nplusone: bool
+
+
+def _describe(mark: pytest.Mark) -> str:
+    args = [repr(arg) for arg in mark.args] + [f"{key}={value!r}" for key, value in mark.kwargs.items()]
+    return f"@pytest.mark.{mark.name}({', '.join(args)})"
+
+
+def _error(item: pytest.Item, mark: pytest.Mark, problem: str) -> pytest.UsageError:
+    return pytest.UsageError(f"{item.nodeid}: {_describe(mark)}: {problem}")
+
+
+def budget_from_arguments(
+    name: str, args: tuple[Any, ...], kwargs: dict[str, Any], settings: Settings, source: str
+) -> Budget:
+    """Validate ``max_queries`` / ``num_queries`` arguments; raises ``ValueError`` with the
+    problem, which callers turn into a usage error or a failure at the right place."""
+    unknown = sorted(set(kwargs) - {"kinds", "match"})
+    if unknown:
+        raise ValueError(f"unknown keyword argument {', '.join(unknown)} (known: kinds, match)")
+    if len(args) != 1:
+        raise ValueError(f"expects one query budget, got {len(args)} positional arguments")
+    limit = args[0]
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"the query budget must be a whole number of at least 0, not {limit!r}")
+    kinds = settings.count_kinds
+    if kwargs.get("kinds") is not None:
+        try:
+            kinds = parse_kinds("kinds", kwargs["kinds"])
+        except pytest.UsageError as error:
+            raise ValueError(str(error).removeprefix("kinds: ")) from None
+    match = kwargs.get("match")
+    pattern = None
+    if match is not None:
+        if not isinstance(match, str):
+            raise ValueError(f"match must be a regular expression string, not {match!r}")
+        try:
+            pattern = re.compile(match)
+        except re.error as error:
+            raise ValueError(f"match is not a valid regular expression: {error}") from None
+    return Budget(limit, name == "num_queries", kinds, pattern, source)
+
+
+def read_spec(item: pytest.Item, settings: Settings) -> TestSpec:
+    budgets = []
+    for name in ("max_queries", "num_queries"):
+        mark = item.get_closest_marker(name)
+        if mark is None:
+            continue
+        try:
+            budgets.append(budget_from_arguments(name, mark.args, mark.kwargs, settings,
+                                                 _describe(mark)))
+        except ValueError as problem:
+            raise _error(item, mark, str(problem)) from None
+    if not budgets and settings.max_queries is not None:
+        budgets.append(Budget(settings.max_queries, False, settings.count_kinds, None,
+                              "ini dbguard_max_queries"))
+    allow = item.get_closest_marker("allow_nplusone")
+    if allow is not None and (allow.args or set(allow.kwargs) - {"reason"}):
+        raise _error(item, allow, "takes no arguments but an optional reason=")
+    return TestSpec(tuple(budgets), allow is not None)

@@ -1,0 +1,160 @@
+"""N+1 detection: one statement shape per row of an earlier result.
+
+Two sources, never both for the same statement: ORM lazy loads seen by ``do_orm_execute``
+(named after their relationship, with the eager load that fixes them), and Core or text
+SELECTs run ``threshold`` times from one call site with different parameters. Identical
+repeats are duplicates, reported on their own.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ._callsite import CallSite
+from ._capture import LazyLoads, Record, Sample, Statement
+from ._findings import Finding
+from ._format import display_sql, sites_text
+
+_ALLOW_HINT = "or, if it is intended: @pytest.mark.allow_nplusone, or `with dbguard.allow_nplusone():`"
+
+
+def find_nplusone(record: Record, threshold: int, mode: str) -> list[Finding]:
+    findings = [_lazy_load_finding(record, loads, mode) for loads in record.lazy_loads.values()]
+    for statement in record.shapes():
+        if statement.shape.kind == "select" and not statement.shape.internal:
+            findings += _repeated_select_findings(record, statement, threshold, mode)
+    return [finding for finding in findings if finding is not None]
+
+
+def _lazy_load_finding(record: Record, loads: LazyLoads, mode: str) -> Finding | None:
+    runs = sum(1 for seq in loads.seqs if not record.is_nplusone_allowed(seq))
+    parents = len(loads.parents) if runs == len(loads.seqs) else runs
+    if parents < 2 or runs < 2:
+        return None
+    loader = "selectinload" if loads.collection else "joinedload"
+    cls, attribute = loads.parent_class, f"{loads.parent_class}.{loads.attribute}"
+    fix = f"select({cls}).options({loader}({attribute}))"
+    sql = _lazy_sql(record, loads)
+    summary = (
+        f"N+1 query: {loads.relationship} was lazy-loaded for {parents} {cls} objects, "
+        "one query each"
+    )
+    lines = [summary, f"  {sites_text([loads.site])}"]
+    if sql:
+        lines.append(f"  {loads.count}x {display_sql(sql)}")
+    lines += [
+        f"Fix: load {loads.relationship} with the query that loads the {cls} objects:",
+        f"  {fix}",
+        f"  ({loader} from sqlalchemy.orm; {_ALLOW_HINT})",
+    ]
+    return Finding(
+        kind="nplusone",
+        verdict=mode,
+        summary=summary,
+        message="\n".join(lines),
+        details={
+            "source": "orm_lazy_load",
+            "relationship": loads.relationship,
+            "parents": parents,
+            "queries": loads.count,
+            "call_site": str(loads.site) if loads.site else None,
+            "statement": sql,
+            "fix": fix,
+        },
+        site=loads.site,
+    )
+
+
+def _lazy_sql(record: Record, loads: LazyLoads) -> str | None:
+    """The statement a lazy load sent: the first lazy-load run at or after the load began."""
+    best: tuple[int, str] | None = None
+    for statement in record.shapes():
+        for sample in statement.samples:
+            if sample.lazy_load and sample.seq >= loads.first_seq and (
+                best is None or sample.seq < best[0]
+            ):
+                best = (sample.seq, statement.shape.fingerprint)
+    return best[1] if best else None
+
+
+def _repeated_select_findings(
+    record: Record, statement: Statement, threshold: int, mode: str
+) -> list[Finding]:
+    by_site: dict[CallSite, list[Sample]] = defaultdict(list)
+    for sample in statement.samples:
+        if (
+            sample.site is not None
+            and sample.params_key is not None
+            and not sample.lazy_load
+            and not record.is_nplusone_allowed(sample.seq)
+        ):
+            by_site[sample.site].append(sample)
+    findings = []
+    for site, samples in by_site.items():
+        if len(samples) < threshold or len({sample.params_key for sample in samples}) < 2:
+            continue
+        runs = statement.count if len(statement.sites) == 1 else len(samples)
+        at_least = "" if len(statement.sites) == 1 else "at least "
+        sql = display_sql(statement.shape.fingerprint)
+        summary = (
+            f"N+1 query: the same SELECT ran {at_least}{runs} times from one call site "
+            "with different parameters"
+        )
+        lines = [
+            summary,
+            f"  {sites_text([site])}",
+            f"  {sql}",
+            "Fix: fetch all the rows in one query before the loop (WHERE ... IN (...) over the "
+            "keys, or a JOIN),",
+            f"  {_ALLOW_HINT}",
+        ]
+        findings.append(
+            Finding(
+                kind="nplusone",
+                verdict=mode,
+                summary=summary,
+                message="\n".join(lines),
+                details={
+                    "source": "repeated_statement",
+                    "queries": runs,
+                    "call_site": str(site),
+                    "statement": statement.shape.fingerprint,
+                },
+                site=site,
+            )
+        )
+    return findings
+
+
+def find_duplicates(record: Record, threshold: int, mode: str) -> list[Finding]:
+    """Identical statement and parameters run ``threshold`` times or more."""
+    findings = []
+    for statement in record.shapes():
+        if statement.shape.kind == "transaction" or statement.shape.internal:
+            continue
+        by_params: dict[int, list[Sample]] = defaultdict(list)
+        for sample in statement.samples:
+            if sample.params_key is not None and not sample.lazy_load:
+                by_params[sample.params_key].append(sample)
+        for samples in by_params.values():
+            if len(samples) < threshold:
+                continue
+            summary = (
+                f"Duplicate queries: the same statement with the same parameters ran "
+                f"{len(samples)} times"
+            )
+            message = "\n".join([
+                summary,
+                f"  {sites_text([sample.site for sample in samples])}",
+                f"  {display_sql(statement.shape.fingerprint)}",
+                "Fix: run it once and reuse the result (or cache it for the request).",
+            ])
+            findings.append(Finding(
+                kind="duplicate_queries",
+                verdict=mode,
+                summary=summary,
+                message=message,
+                details={"queries": len(samples), "statement": statement.shape.fingerprint},
+                site=samples[0].site,
+            ))
+    return findings

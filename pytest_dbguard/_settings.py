@@ -1,0 +1,217 @@
+"""Command-line and ini options, read once per session into a frozen ``Settings``.
+
+Every option ``--dbguard-<name>`` is also the ini option ``dbguard_<name>``; the command line
+wins. Some settings exist only in the ini file. Bad values are a ``pytest.UsageError`` that
+names the option, never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from ._fingerprint import KINDS
+
+MODES = ("fail", "warn", "off")
+DEFAULT_COUNTED_KINDS = ("select", "insert", "update", "delete", "ddl", "other")
+
+
+@dataclass(frozen=True)
+class _Option:
+    name: str
+    help: str
+    default: str
+    cli: bool = True
+    flag: bool = False  # a command-line switch without a value
+    ini_type: str = "string"
+
+
+_OPTIONS = (
+    _Option("nplusone", "N+1 verdicts: fail, warn or off (default fail).", "fail"),
+    _Option(
+        "nplusone_threshold",
+        "How many runs of one statement shape from one call site, with different parameters, "
+        "make an N+1 pattern in Core and text queries (default 3).",
+        "3",
+    ),
+    _Option("duplicates", "Identical repeated queries: fail, warn or off (default warn).", "warn"),
+    _Option(
+        "max_queries",
+        "A default query budget for every test without a max_queries or num_queries marker.",
+        "",
+    ),
+    _Option(
+        "count_kinds",
+        "Statement kinds counted against budgets (default: select insert update delete ddl "
+        "other; add 'transaction' to count BEGIN, COMMIT, SAVEPOINT ...).",
+        " ".join(DEFAULT_COUNTED_KINDS),
+        cli=False,
+        ini_type="args",
+    ),
+    _Option(
+        "count_setup",
+        "Also capture and count statements run by fixture setup (default: the test call only).",
+        "false",
+        cli=False,
+        ini_type="bool",
+    ),
+    _Option(
+        "show_params",
+        "Show bound parameter values in messages (they may be secrets: off by default).",
+        "false",
+        flag=True,
+        ini_type="bool",
+    ),
+    _Option(
+        "callsites",
+        "'sample' (default) records the call site of the first runs of each statement, enough "
+        "for N+1 verdicts; 'all' records it for every statement (slower).",
+        "sample",
+        cli=False,
+    ),
+    _Option(
+        "library_modules",
+        "Modules treated as library code when looking for the user's call site "
+        "(for example a repository layer: myapp.db).",
+        "",
+        cli=False,
+        ini_type="args",
+    ),
+    _Option(
+        "user_modules",
+        "Modules treated as the user's code even when installed in site-packages.",
+        "",
+        cli=False,
+        ini_type="args",
+    ),
+    _Option(
+        "max_recorded",
+        "How many statements per test are kept for messages and dbguard.queries "
+        "(counts stay exact beyond it; default 10000).",
+        "10000",
+        cli=False,
+    ),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dbguard", "database performance checks (pytest-dbguard)")
+    for option in _OPTIONS:
+        ini_name = f"dbguard_{option.name}"
+        if option.cli:
+            flag = "--dbguard-" + option.name.replace("_", "-")
+            if option.flag:
+                group.addoption(flag, action="store_true", default=None, dest=ini_name,
+                                help=option.help)
+            else:
+                group.addoption(flag, action="store", default=None, dest=ini_name,
+                                metavar=option.name.upper(), help=option.help)
+        parser.addini(ini_name, option.help, type=option.ini_type,  # type: ignore[arg-type]
+                      default=_ini_default(option))
+
+
+def _ini_default(option: _Option) -> Any:
+    if option.ini_type == "args":
+        return option.default.split()
+    if option.ini_type == "bool":
+        return option.default == "true"
+    return option.default
+
+
+@dataclass(frozen=True)
+class Settings:
+    nplusone: str
+    nplusone_threshold: int
+    duplicates: str
+    max_queries: int | None
+    count_kinds: frozenset[str]
+    count_setup: bool
+    show_params: bool
+    callsites: str
+    library_modules: tuple[str, ...]
+    user_modules: tuple[str, ...]
+    max_recorded: int
+
+
+def _raw(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(f"dbguard_{name}", default=None)
+    if value is None:
+        value = config.getini(f"dbguard_{name}")
+    return value
+
+
+def _where(name: str) -> str:
+    return f"--dbguard-{name.replace('_', '-')} / ini dbguard_{name}"
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise pytest.UsageError(
+            f"{_where(name)}: {value!r} is not one of {', '.join(choices)}"
+        )
+    return text
+
+
+def _integer(name: str, value: Any, minimum: int) -> int:
+    text = str(value).strip()
+    if not re.fullmatch(r"\d+", text) or int(text) < minimum:
+        raise pytest.UsageError(
+            f"{_where(name)}: {value!r} is not a whole number of at least {minimum}"
+        )
+    return int(text)
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise pytest.UsageError(f"{_where(name)}: {value!r} is not true or false")
+
+
+def _words(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(value.replace(",", " ").split())
+    return tuple(word for item in value for word in str(item).replace(",", " ").split())
+
+
+def parse_kinds(where: str, value: Any) -> frozenset[str]:
+    """Validate statement kind names (from an option or a marker's ``kinds=``)."""
+    kinds = (value,) if isinstance(value, str) else value
+    try:
+        names = frozenset(str(kind).strip().lower() for kind in kinds)
+    except TypeError:
+        raise pytest.UsageError(f"{where}: kinds must be a kind name or a list of them") from None
+    unknown = sorted(names - set(KINDS))
+    if unknown or not names:
+        raise pytest.UsageError(
+            f"{where}: unknown statement kind {', '.join(map(repr, unknown)) or '(none)'}; "
+            f"known kinds: {', '.join(KINDS)}"
+        )
+    return names
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    read: Callable[[str], Any] = lambda name: _raw(config, name)  # noqa: E731
+    budget = str(read("max_queries")).strip()
+    return Settings(
+        nplusone=_choice("nplusone", read("nplusone"), MODES),
+        nplusone_threshold=_integer("nplusone_threshold", read("nplusone_threshold"), 2),
+        duplicates=_choice("duplicates", read("duplicates"), MODES),
+        max_queries=_integer("max_queries", budget, 0) if budget else None,
+        count_kinds=parse_kinds(_where("count_kinds"), _words(read("count_kinds"))),
+        count_setup=_boolean("count_setup", read("count_setup")),
+        show_params=_boolean("show_params", read("show_params")),
+        callsites=_choice("callsites", read("callsites"), ("sample", "all")),
+        library_modules=_words(read("library_modules")),
+        user_modules=_words(read("user_modules")),
+        max_recorded=_integer("max_recorded", read("max_recorded"), 1),
+    )

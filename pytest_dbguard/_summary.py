@@ -1,0 +1,48 @@
+"""The terminal summary, built from what each test's report carries (so it works the same
+whether the tests ran here or in pytest-xdist workers)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+USER_PROPERTY = "dbguard"
+_TOP = 5
+
+
+class Summary:
+    def __init__(self) -> None:
+        self.tests: dict[str, dict[str, Any]] = {}
+
+    def add(self, nodeid: str, payload: dict[str, Any]) -> None:
+        self.tests[nodeid] = payload
+
+    def lines(self, verbose: bool) -> list[str]:
+        if not self.tests:
+            return []
+        total = sum(test["total"] for test in self.tests.values())
+        counted = sum(test["counted"] for test in self.tests.values())
+        lines = [
+            f"{len(self.tests)} tests measured, {total:,} statements captured "
+            f"({counted:,} counted against budgets)"
+        ]
+        busiest = sorted(self.tests.items(), key=lambda item: (-item[1]["counted"], item[0]))
+        busiest = [item for item in busiest if item[1]["counted"]][:_TOP]
+        if busiest:
+            lines.append("Most queries:")
+            lines += [f"  {test['counted']:>7,}  {nodeid}" for nodeid, test in busiest]
+        kinds = Counter(
+            (finding["kind"], finding["verdict"])
+            for test in self.tests.values()
+            for finding in test["findings"]
+        )
+        if kinds:
+            parts = [f"{count} {kind} ({verdict})" for (kind, verdict), count in sorted(kinds.items())]
+            lines.append("Findings: " + ", ".join(parts))
+        else:
+            lines.append("Findings: none")
+        if verbose:
+            for nodeid, test in sorted(self.tests.items()):
+                for finding in test["findings"]:
+                    lines.append(f"  {finding['verdict'].upper()} {nodeid}: {finding['summary']}")
+        return lines

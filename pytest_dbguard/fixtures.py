@@ -1,0 +1,134 @@
+"""The ``dbguard`` fixture: the current test's capture, and budgets for one block."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from ._budget import Budget, check_budget
+from ._callsite import CallSite
+from ._capture import LogEntry, Record
+from ._markers import budget_from_arguments
+from ._settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One captured statement."""
+
+    sql: str  # the text sent to the driver
+    fingerprint: str  # its normalized shape: literals and parameters are ``?``
+    kind: str  # select, insert, update, delete, ddl, transaction or other
+    call_site: CallSite | None  # None for repeats beyond the sampled first runs
+    executemany: bool
+    batch_size: int  # parameter sets sent at once (1 unless executemany)
+    dialect: str
+    phase: str  # "call", or "setup" with dbguard_count_setup
+    counted: bool  # whether it counts against budgets by default
+    parameters: Any = field(default=None, repr=False, compare=False)  # never printed
+
+
+class DBGuard:
+    """What pytest-dbguard captured in the current test.
+
+    ``queries`` lists the statements in order (the first ``dbguard_max_recorded``);
+    ``count()`` is exact whatever the number.
+    """
+
+    def __init__(self, record: Record, settings: Settings) -> None:
+        self._record = record
+        self._settings = settings
+
+    @property
+    def queries(self) -> list[Query]:
+        return [self._query(entry) for entry in self._record.entries()]
+
+    def count(self, *, kinds: Iterable[str] | str | None = None, match: str | None = None) -> int:
+        """How many statements ran so far, counted as a budget with these filters counts them."""
+        budget = self._budget("count", 0, kinds, match, "count")
+        return sum(s.count for s in self._record.shapes() if budget.counts(s))
+
+    @contextmanager
+    def max_queries(
+        self, n: int, *, kinds: Iterable[str] | str | None = None, match: str | None = None
+    ) -> Iterator[DBGuard]:
+        """Fail the test if the block runs more than ``n`` counted statements."""
+        with self._budget_block("max_queries", n, kinds, match):
+            yield self
+
+    @contextmanager
+    def num_queries(
+        self, n: int, *, kinds: Iterable[str] | str | None = None, match: str | None = None
+    ) -> Iterator[DBGuard]:
+        """Fail the test unless the block runs exactly ``n`` counted statements."""
+        with self._budget_block("num_queries", n, kinds, match):
+            yield self
+
+    @contextmanager
+    def allow_nplusone(self) -> Iterator[None]:
+        """Statements run inside this block are never judged as N+1 patterns."""
+        window = [self._record.total, sys.maxsize]
+        self._record.nplusone_allowed.append(window)
+        try:
+            yield
+        finally:
+            window[1] = self._record.total
+
+    def _budget(
+        self, name: str, n: int, kinds: Any, match: Any, source: str
+    ) -> Budget:
+        kwargs = {"kinds": kinds, "match": match}
+        try:
+            return budget_from_arguments(name, (n,), kwargs, self._settings, source)
+        except ValueError as problem:
+            raise ValueError(f"dbguard.{name}({n!r}): {problem}") from None
+
+    @contextmanager
+    def _budget_block(self, name: str, n: int, kinds: Any, match: Any) -> Iterator[None]:
+        caller = sys._getframe(3)  # _budget_block <- contextlib <- max_queries <- contextlib <- user
+        while caller.f_back is not None and caller.f_code.co_filename in (__file__, _CONTEXTLIB):
+            caller = caller.f_back
+        source = f"dbguard.{name}({n!r}) at {_location(caller)}"
+        budget = self._budget(name, n, kinds, match, source)
+        record = self._record
+        start = record.total
+        before = {id(statement): statement.count for statement in record.shapes()}
+        yield
+        count = sum(
+            statement.count - before.get(id(statement), 0)
+            for statement in record.shapes()
+            if budget.counts(statement)
+        )
+        entries = record.entries(start, record.total)
+        finding = check_budget(budget, record, count, entries, self._settings.show_params)
+        if finding is not None:
+            record.findings.append(finding)
+            pytest.fail(finding.message, pytrace=False)
+
+    def _query(self, entry: LogEntry) -> Query:
+        statement = entry.statement
+        batch = len(entry.parameters) if entry.executemany and entry.parameters else 1
+        return Query(
+            sql=entry.text,
+            fingerprint=statement.shape.fingerprint,
+            kind=statement.shape.kind,
+            call_site=entry.site,
+            executemany=entry.executemany,
+            batch_size=batch,
+            dialect=statement.dialect,
+            phase=entry.phase,
+            counted=statement.shape.kind in self._settings.count_kinds,
+            parameters=entry.parameters,
+        )
+
+
+_CONTEXTLIB = sys.modules[contextmanager.__module__].__file__
+
+
+def _location(frame: Any) -> str:
+    return f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}"
