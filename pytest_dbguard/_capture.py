@@ -59,7 +59,7 @@ class Sample:
     seq: int
     site: CallSite | None
     params_key: int | None  # a hash of the parameters: tells repeats apart without keeping them
-    lazy_load: bool  # sent by the ORM to lazy-load a relationship
+    orm_load: str | None  # "lazy" (a relationship) or "refresh" (expired attributes), by the ORM
 
 
 @dataclass(slots=True)
@@ -216,9 +216,7 @@ class Capture:
             return site
         params_key = None if executemany else hash(repr(parameters))
         options = getattr(context, "execution_options", None) or {}
-        load_options = options.get("_sa_orm_load_options")
-        lazy_load = getattr(load_options, "_lazy_loaded_from", None) is not None
-        statement.samples.append(Sample(seq, site, params_key, lazy_load))
+        statement.samples.append(Sample(seq, site, params_key, _orm_load(options)))
         runs = statement.sites.get(site, 0) + 1
         statement.sites[site] = runs
         if runs >= self._sample_limit or len(statement.samples) >= self._max_samples:
@@ -259,3 +257,15 @@ class Capture:
                 loads.parents.add(id(parent))
             if len(loads.seqs) < _MAX_PARENTS:
                 loads.seqs.append(record.total)
+
+
+def _orm_load(execution_options: Any) -> str | None:
+    """Which ORM loader sent a statement, if one did: these are judged by the ORM rules."""
+    load_options = execution_options.get("_sa_orm_load_options")
+    if load_options is None:
+        return None
+    if getattr(load_options, "_lazy_loaded_from", None) is not None:
+        return "lazy"
+    if getattr(load_options, "_refresh_state", None) is not None:
+        return "refresh"
+    return None

@@ -15,9 +15,9 @@ _MAX_SITES = 3
 
 
 def display_sql(shape: str) -> str:
-    """A fingerprint made short enough to read: a plain select list becomes ``...``."""
+    """A fingerprint made short enough to read: a plain list of columns becomes ``...``."""
     match = _SELECT_LIST.match(shape)
-    if match and len(match.group(2)) > 40:
+    if match and "," in match.group(2):
         shape = f"{match.group(1)} ... {match.group(3)}{shape[match.end():]}"
     return shape if len(shape) <= _MAX_SQL else shape[: _MAX_SQL - 3] + "..."
 

@@ -70,7 +70,7 @@ def _lazy_sql(record: Record, loads: LazyLoads) -> str | None:
     best: tuple[int, str] | None = None
     for statement in record.shapes():
         for sample in statement.samples:
-            if sample.lazy_load and sample.seq >= loads.first_seq and (
+            if sample.orm_load == "lazy" and sample.seq >= loads.first_seq and (
                 best is None or sample.seq < best[0]
             ):
                 best = (sample.seq, statement.shape.fingerprint)
@@ -85,7 +85,7 @@ def _repeated_select_findings(
         if (
             sample.site is not None
             and sample.params_key is not None
-            and not sample.lazy_load
+            and sample.orm_load is None
             and not record.is_nplusone_allowed(sample.seq)
         ):
             by_site[sample.site].append(sample)
@@ -134,14 +134,16 @@ def find_duplicates(record: Record, threshold: int, mode: str) -> list[Finding]:
             continue
         by_params: dict[int, list[Sample]] = defaultdict(list)
         for sample in statement.samples:
-            if sample.params_key is not None and not sample.lazy_load:
+            if sample.params_key is not None and sample.orm_load is None:
                 by_params[sample.params_key].append(sample)
         for samples in by_params.values():
             if len(samples) < threshold:
                 continue
+            all_sampled = len(statement.samples) == statement.count
             summary = (
-                f"Duplicate queries: the same statement with the same parameters ran "
-                f"{len(samples)} times"
+                "Duplicate queries: the same statement with the same parameters ran "
+                + (f"{len(samples)} times" if all_sampled else
+                   f"at least {len(samples)} times ({statement.count} runs of it in all)")
             )
             message = "\n".join([
                 summary,

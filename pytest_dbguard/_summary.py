@@ -23,7 +23,7 @@ class Summary:
         total = sum(test["total"] for test in self.tests.values())
         counted = sum(test["counted"] for test in self.tests.values())
         lines = [
-            f"{len(self.tests)} tests measured, {total:,} statements captured "
+            f"{_plural(len(self.tests), 'test')} measured, {_plural(total, 'statement')} captured "
             f"({counted:,} counted against budgets)"
         ]
         busiest = sorted(self.tests.items(), key=lambda item: (-item[1]["counted"], item[0]))
@@ -46,3 +46,7 @@ class Summary:
                 for finding in test["findings"]:
                     lines.append(f"  {finding['verdict'].upper()} {nodeid}: {finding['summary']}")
         return lines
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")

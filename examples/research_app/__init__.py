@@ -1,0 +1,1 @@
+"""A small insurance research platform: analysts, their research items, and LLM prompts."""

@@ -1,0 +1,90 @@
+"""N+1 queries: one query per row of an earlier result, and their fixes.
+
+pytest-dbguard sees two kinds: ORM lazy loads (``item.prompts`` touched in a loop), named after
+the relationship with the eager load that fixes them, and Core or text SELECTs run again and
+again from one line with different parameters (3 times or more: dbguard_nplusone_threshold).
+
+Each ``xfail`` demonstration is followed by its fix, which passes. Run
+``pytest examples --runxfail`` to see the full messages.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from pytest_dbguard import num_queries
+from research_app import services
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pytest.fail.Exception,
+    reason="pytest-dbguard: N+1 — ResearchItem.prompts lazy-loaded for 8 ResearchItem objects "
+    "in research_digest_lazy; fix: selectinload(ResearchItem.prompts)",
+)
+def test_digest_lazy_loads_prompts_per_item(session: Session) -> None:
+    """One-to-many: touching ``item.prompts`` in a loop runs one SELECT per item."""
+    services.research_digest_lazy(session)
+
+
+@num_queries(2)
+def test_digest_with_selectinload(session: Session) -> None:
+    """The fix: ``selectinload`` loads all the prompts in one more query, whatever the count."""
+    digest = services.research_digest(session)
+    assert digest[0] == ("Hail damage claims in Texas, 2023", 2)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pytest.fail.Exception,
+    reason="pytest-dbguard: N+1 — ResearchItem.owner lazy-loaded once per distinct owner "
+    "in item_cards_lazy; fix: joinedload(ResearchItem.owner)",
+)
+def test_cards_lazy_load_owners(session: Session) -> None:
+    """Many-to-one: ``item.owner`` in a loop runs one SELECT per owner not yet loaded."""
+    services.item_cards_lazy(session, "auto")
+
+
+@num_queries(1)
+def test_cards_with_joinedload(session: Session) -> None:
+    """The fix: ``joinedload`` brings the owners in the same query (a LEFT OUTER JOIN)."""
+    cards = services.item_cards(session, "auto")
+    assert cards[0] == "Windshield claims after road salt (Ada)"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pytest.fail.Exception,
+    reason="pytest-dbguard: N+1 — 'the same SELECT ran 8 times from one call site with "
+    "different parameters' (a COUNT per item in prompt_counts_per_item); fix: one query",
+)
+def test_prompt_counts_one_query_per_item(engine: Engine) -> None:
+    """Core, no ORM: a COUNT per research item, sent from the same line with a new id."""
+    with engine.connect() as conn:
+        services.prompt_counts_per_item(conn)
+
+
+@num_queries(1)
+def test_prompt_counts_with_group_by(engine: Engine) -> None:
+    """The fix: one GROUP BY query."""
+    with engine.connect() as conn:
+        counts = services.prompt_counts(conn)
+    assert sum(counts.values()) == 17
+
+
+@pytest.mark.allow_nplusone(reason="a nightly export: 8 small queries are fine here")
+def test_accepted_nplusone_with_a_marker(session: Session) -> None:
+    """``@pytest.mark.allow_nplusone`` accepts N+1 patterns in the whole test. Budgets still
+    apply (dbguard_max_queries = 10 from pytest.ini: this test runs 9)."""
+    services.research_digest_lazy(session)
+
+
+def test_accepted_nplusone_in_a_block(session: Session, engine: Engine, dbguard) -> None:
+    """``with dbguard.allow_nplusone():`` accepts them in one block only; the rest of the test
+    is still checked."""
+    with dbguard.allow_nplusone():
+        services.item_cards_lazy(session, "property")
+    with engine.connect() as conn:
+        services.prompt_counts(conn)
