@@ -46,16 +46,24 @@ def seed(engine: Engine) -> None:
         conn.execute(
             insert(ResearchItem),
             [
-                {"id": id_, "owner_id": owner, "title": title, "status": status,
-                 "line_of_business": lob}
+                {
+                    "id": id_,
+                    "owner_id": owner,
+                    "title": title,
+                    "status": status,
+                    "line_of_business": lob,
+                }
                 for id_, owner, title, status, lob in ITEMS
             ],
         )
         conn.execute(
             insert(Prompt),
             [
-                {"research_item_id": item[0], "text": f"Summarise: {item[2]} (#{n})",
-                 "model": MODELS[n % len(MODELS)]}
+                {
+                    "research_item_id": item[0],
+                    "text": f"Summarise: {item[2]} (#{n})",
+                    "model": MODELS[n % len(MODELS)],
+                }
                 for item in ITEMS
                 for n in range(1 + item[0] % 3)  # 1 to 3 prompts per item
             ],

@@ -8,8 +8,8 @@ call sites work unchanged. The tests are plain sync tests that run the async cod
 from __future__ import annotations
 
 import pytest
+from pytest_dbguard import DBGuard, num_queries
 
-from pytest_dbguard import num_queries
 from research_app import async_services
 
 
@@ -23,15 +23,14 @@ def test_async_digest_with_selectinload(run_async) -> None:
 @pytest.mark.xfail(
     strict=True,
     raises=pytest.fail.Exception,
-    reason="pytest-dbguard: N+1 — ResearchItem.prompts lazy-loaded for 8 ResearchItem objects "
-    "through awaitable_attrs in async_services.research_digest_lazy; fix: selectinload",
+    reason="pytest-dbguard: N+1 — ResearchItem.prompts awaited once per item; fix: selectinload",
 )
 def test_async_digest_lazy_loads_prompts_per_item(run_async) -> None:
     """``await item.awaitable_attrs.prompts`` in a loop: the async N+1."""
     run_async(async_services.research_digest_lazy)
 
 
-def test_async_call_sites_point_at_the_awaiting_line(run_async, dbguard) -> None:
+def test_async_call_sites_point_at_the_awaiting_line(run_async, dbguard: DBGuard) -> None:
     """The driver runs in a greenlet, away from the coroutine; the call site is still the
     line of ``async_services.py`` that awaited the query."""
     run_async(async_services.research_digest)

@@ -11,18 +11,18 @@ Each ``xfail`` demonstration is followed by its fix, which passes. Run
 from __future__ import annotations
 
 import pytest
+from pytest_dbguard import DBGuard, num_queries
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from pytest_dbguard import num_queries
 from research_app import services
 
 
 @pytest.mark.xfail(
     strict=True,
     raises=pytest.fail.Exception,
-    reason="pytest-dbguard: N+1 — ResearchItem.prompts lazy-loaded for 8 ResearchItem objects "
-    "in research_digest_lazy; fix: selectinload(ResearchItem.prompts)",
+    reason="pytest-dbguard: N+1 — ResearchItem.prompts lazy-loaded once per item; "
+    "fix: selectinload",
 )
 def test_digest_lazy_loads_prompts_per_item(session: Session) -> None:
     """One-to-many: touching ``item.prompts`` in a loop runs one SELECT per item."""
@@ -39,8 +39,7 @@ def test_digest_with_selectinload(session: Session) -> None:
 @pytest.mark.xfail(
     strict=True,
     raises=pytest.fail.Exception,
-    reason="pytest-dbguard: N+1 — ResearchItem.owner lazy-loaded once per distinct owner "
-    "in item_cards_lazy; fix: joinedload(ResearchItem.owner)",
+    reason="pytest-dbguard: N+1 — ResearchItem.owner lazy-loaded once per owner; fix: joinedload",
 )
 def test_cards_lazy_load_owners(session: Session) -> None:
     """Many-to-one: ``item.owner`` in a loop runs one SELECT per owner not yet loaded."""
@@ -57,8 +56,8 @@ def test_cards_with_joinedload(session: Session) -> None:
 @pytest.mark.xfail(
     strict=True,
     raises=pytest.fail.Exception,
-    reason="pytest-dbguard: N+1 — 'the same SELECT ran 8 times from one call site with "
-    "different parameters' (a COUNT per item in prompt_counts_per_item); fix: one query",
+    reason="pytest-dbguard: N+1 — the same COUNT query once per item, from one line; "
+    "fix: one GROUP BY query",
 )
 def test_prompt_counts_one_query_per_item(engine: Engine) -> None:
     """Core, no ORM: a COUNT per research item, sent from the same line with a new id."""
@@ -81,7 +80,7 @@ def test_accepted_nplusone_with_a_marker(session: Session) -> None:
     services.research_digest_lazy(session)
 
 
-def test_accepted_nplusone_in_a_block(session: Session, engine: Engine, dbguard) -> None:
+def test_accepted_nplusone_in_a_block(session: Session, engine: Engine, dbguard: DBGuard) -> None:
     """``with dbguard.allow_nplusone():`` accepts them in one block only; the rest of the test
     is still checked."""
     with dbguard.allow_nplusone():

@@ -9,15 +9,15 @@
 
 from __future__ import annotations
 
+from pytest_dbguard import DBGuard, num_queries
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pytest_dbguard import num_queries
 from research_app import services
 from research_app.models import Prompt
 
 
-def test_queries_have_kind_fingerprint_and_call_site(session: Session, dbguard) -> None:
+def test_queries_have_kind_fingerprint_and_call_site(session: Session, dbguard: DBGuard) -> None:
     """Assert on the statements themselves: here, that the digest's second query loads the
     prompts of all the items at once (``IN (...)``), from ``research_digest``."""
     services.research_digest(session)
@@ -26,13 +26,13 @@ def test_queries_have_kind_fingerprint_and_call_site(session: Session, dbguard) 
     begin, items, prompts = dbguard.queries
     assert (begin.sql, begin.counted) == ("BEGIN", False)
     assert items.fingerprint.startswith("SELECT research_items.id, research_items.owner_id")
-    assert "WHERE prompts.research_item_id IN (?" in prompts.fingerprint
+    assert "WHERE prompts.research_item_id IN (...)" in prompts.fingerprint
     assert items.call_site.path == "research_app/services.py"
     assert items.call_site.function == "research_digest"
     assert dbguard.count() == 2
 
 
-def test_fingerprints_hide_parameter_values(session: Session, dbguard) -> None:
+def test_fingerprints_hide_parameter_values(session: Session, dbguard: DBGuard) -> None:
     """Two lookups with different ids share one fingerprint: values become ``?``."""
     services.analyst_team(session, 1)
     services.analyst_team(session, 2)
@@ -50,7 +50,7 @@ def test_fixture_setup_is_not_counted(session: Session) -> None:
 
 
 @num_queries(3)
-def test_savepoints_are_not_counted(session: Session, dbguard) -> None:
+def test_savepoints_are_not_counted(session: Session, dbguard: DBGuard) -> None:
     """The import runs each row in a SAVEPOINT and skips the row whose research item does not
     exist (ROLLBACK TO SAVEPOINT). Exactly 3 INSERTs count; the 7 transaction statements
     (BEGIN, 3 SAVEPOINT, 2 RELEASE, 1 ROLLBACK TO) are recorded but free, so a tight budget

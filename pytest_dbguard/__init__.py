@@ -7,10 +7,18 @@ from collections.abc import Iterable
 import pytest
 
 from ._callsite import CallSite
-from ._findings import DBGuardWarning
+from ._findings import DBGuardFailure, DBGuardWarning
 from .fixtures import DBGuard, Query
 
-__all__ = ["CallSite", "DBGuard", "DBGuardWarning", "Query", "max_queries", "num_queries"]
+__all__ = [
+    "CallSite",
+    "DBGuard",
+    "DBGuardFailure",
+    "DBGuardWarning",
+    "Query",
+    "max_queries",
+    "num_queries",
+]
 
 
 def max_queries(

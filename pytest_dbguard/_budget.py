@@ -31,8 +31,10 @@ class Budget:
         noun = "query" if self.limit == 1 else "queries"
         verb = "was" if count == 1 else "were"
         expected = "exactly" if self.exact else "at most"
-        scope = "" if self.kinds >= {"select", "insert", "update", "delete"} else (
-            f" ({', '.join(sorted(self.kinds))})"
+        scope = (
+            ""
+            if self.kinds >= {"select", "insert", "update", "delete"}
+            else (f" ({', '.join(sorted(self.kinds))})")
         )
         matching = f" matching /{self.match.pattern}/" if self.match else ""
         return f"Expected {expected} {self.limit} {noun}{scope}{matching}, {count} {verb} run"
@@ -60,8 +62,12 @@ def check_budget(
         verdict="fail",
         summary=budget.diagnosis(count),
         message="\n".join(lines),
-        details={"limit": budget.limit, "exact": budget.exact, "count": count,
-                 "source": budget.source},
+        details={
+            "limit": budget.limit,
+            "exact": budget.exact,
+            "count": count,
+            "source": budget.source,
+        },
     )
 
 

@@ -51,6 +51,16 @@ def _matches_module(module: str, prefixes: tuple[str, ...]) -> bool:
     return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
 
 
+_COMPREHENSIONS = (".<listcomp>", ".<dictcomp>", ".<setcomp>", ".<genexpr>")
+
+
+def _readable_name(qualname: str) -> str:
+    """``digest.<locals>.<listcomp>`` -> ``digest``: the function the user wrote."""
+    while qualname.endswith(_COMPREHENSIONS):
+        qualname = qualname.rsplit(".", 1)[0]
+    return qualname.replace(".<locals>", "")
+
+
 class CallSiteFinder:
     """Finds the user's frame; ``library_modules`` and ``user_modules`` override the default
     rule (code outside the standard library and installed packages is the user's)."""
@@ -67,6 +77,7 @@ class CallSiteFinder:
         self._user_modules = tuple(user_modules)
         self._user_file: dict[str, bool] = {}
         self._display_path: dict[str, str] = {}
+        self._names: dict[str, str] = {}
 
     def _classify(self, frame: FrameType) -> bool:
         filename = frame.f_code.co_filename
@@ -95,7 +106,10 @@ class CallSiteFinder:
 
     def site_of(self, frame: FrameType) -> CallSite:
         code = frame.f_code
-        return CallSite(self._display_path[code.co_filename], frame.f_lineno, code.co_qualname)
+        name = self._names.get(code.co_qualname)
+        if name is None:
+            name = self._names[code.co_qualname] = _readable_name(code.co_qualname)
+        return CallSite(self._display_path[code.co_filename], frame.f_lineno, name)
 
     def find(self, depth_hint: int = 0) -> tuple[CallSite | None, int]:
         """Return the user's call site and its depth below the caller of ``find``.

@@ -58,7 +58,7 @@ class Sample:
 
     seq: int
     site: CallSite | None
-    params_key: int | None  # a hash of the parameters: tells repeats apart without keeping them
+    params_key: int | None  # a hash of text and parameters: tells repeats apart, keeps no values
     orm_load: str | None  # "lazy" (a relationship) or "refresh" (expired attributes), by the ORM
 
 
@@ -194,7 +194,7 @@ class Capture:
         statement.count += 1
         site = None
         if statement.sampling or self._all_call_sites:
-            site = self._sample(record, statement, seq, parameters, context, executemany)
+            site = self._sample(record, statement, seq, text, parameters, context, executemany)
         if seq < record.max_recorded:
             record.log.append((statement, text, site, executemany, parameters, record.phase))
 
@@ -203,6 +203,7 @@ class Capture:
         record: Record,
         statement: Statement,
         seq: int,
+        text: str,
         parameters: Any,
         context: Any,
         executemany: bool,
@@ -214,7 +215,7 @@ class Capture:
         site, shape.depth = self.finder.find(shape.depth)
         if not statement.sampling:
             return site
-        params_key = None if executemany else hash(repr(parameters))
+        params_key = None if executemany else hash((text, repr(parameters)))
         options = getattr(context, "execution_options", None) or {}
         statement.samples.append(Sample(seq, site, params_key, _orm_load(options)))
         runs = statement.sites.get(site, 0) + 1
@@ -234,7 +235,7 @@ class Capture:
 
     def _on_orm_execute(self, state: ORMExecuteState) -> None:
         record = self.active
-        if record is None:
+        if record is None or not state.is_select:  # only SELECTs carry load options
             return
         parent = state.lazy_loaded_from
         if parent is None:

@@ -5,11 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from _pytest.outcomes import Failed
+
 from ._callsite import CallSite
 
 
 class DBGuardWarning(UserWarning):
     """A finding whose mode is ``warn`` (shown in pytest's warnings summary)."""
+
+
+class DBGuardFailure(Failed):  # what pytest.fail() raises, as pytest.fail.Exception
+    """A test failed a pytest-dbguard check: ``xfail(raises=DBGuardFailure)`` expects one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, pytrace=False)
 
 
 @dataclass

@@ -22,13 +22,17 @@ _TOKENS = re.compile(
     | (?P<dollar>\$(?P<tag>[A-Za-z_][A-Za-z_0-9]*|)\$.*?\$(?P=tag)\$)
     | (?P<ident>"(?:[^"]|"")*(?:"|\Z)|`[^`]*(?:`|\Z)|\[[A-Za-z_][^\]]*\])
     | (?P<param>%\([^)]*\)s|%s|\$\d+|\?|(?<![:\w]):[A-Za-z_][A-Za-z_0-9]*)
-    | (?P<number>(?<![\w.$])(?:0[xX][0-9a-fA-F_]+|\d[\d_]*(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)(?![\w]))
+    | (?P<number>(?<![\w.$])
+        (?:0[xX][0-9a-fA-F_]+|\d[\d_]*(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)
+        (?![\w]))
     """,
     re.VERBOSE | re.DOTALL,
 )
 _WHITESPACE = re.compile(r"\s+")
-_PLACEHOLDER_LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)*\s*\)")
-_ARRAY_LIST = re.compile(r"\bARRAY\s*\[\s*\?(?:\s*,\s*\?)*\s*\]", re.IGNORECASE)
+# A placeholder, with the cast some dialects add (``%(id_1)s::INTEGER``, ``?::VARCHAR(?)``).
+_ITEM = r"\?(?:\s*::\s*[A-Za-z_]\w*(?: [A-Za-z_]\w*)*(?:\(\?(?:, \?)*\))?(?:\[\])*)?"
+_PLACEHOLDER_LIST = re.compile(rf"\(\s*{_ITEM}(?:\s*,\s*{_ITEM})*\s*\)")
+_ARRAY_LIST = re.compile(rf"\bARRAY\s*\[\s*{_ITEM}(?:\s*,\s*{_ITEM})*\s*\]", re.IGNORECASE)
 _REPEATED_LISTS = re.compile(r"\(\.\.\.\)(?:\s*,\s*\(\.\.\.\))+")
 _UNARY_MINUS = re.compile(
     r"((?:^|[=<>(,]|\b(?:AND|OR|WHEN|THEN|ELSE|SELECT|BETWEEN|LIMIT|OFFSET)\b)\s*)-\s*\?",

@@ -18,7 +18,7 @@ def display_sql(shape: str) -> str:
     """A fingerprint made short enough to read: a plain list of columns becomes ``...``."""
     match = _SELECT_LIST.match(shape)
     if match and "," in match.group(2):
-        shape = f"{match.group(1)} ... {match.group(3)}{shape[match.end():]}"
+        shape = f"{match.group(1)} ... {match.group(3)}{shape[match.end() :]}"
     return shape if len(shape) <= _MAX_SQL else shape[: _MAX_SQL - 3] + "..."
 
 
@@ -41,7 +41,9 @@ def sites_text(sites: Sequence[CallSite | None]) -> str:
     if not known:
         return "at (no call site in the user's code)"
     text = ", ".join(str(site) for site in known[:_MAX_SITES])
-    return "at " + text + (f" and {len(known) - _MAX_SITES} more" if len(known) > _MAX_SITES else "")
+    return (
+        "at " + text + (f" and {len(known) - _MAX_SITES} more" if len(known) > _MAX_SITES else "")
+    )
 
 
 def list_statements(entries: Sequence[LogEntry], show_params: bool) -> list[str]:

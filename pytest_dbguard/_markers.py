@@ -7,6 +7,7 @@ any test runs, rather than an error from inside the plugin halfway through the s
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,9 @@ class TestSpec:
 
 
 def _describe(mark: pytest.Mark) -> str:
-    args = [repr(arg) for arg in mark.args] + [f"{key}={value!r}" for key, value in mark.kwargs.items()]
+    args = [repr(arg) for arg in mark.args] + [
+        f"{key}={value!r}" for key, value in mark.kwargs.items()
+    ]
     return f"@pytest.mark.{mark.name}({', '.join(args)})"
 
 
@@ -42,7 +45,11 @@ def _error(item: pytest.Item, mark: pytest.Mark, problem: str) -> pytest.UsageEr
 
 
 def budget_from_arguments(
-    name: str, args: tuple[Any, ...], kwargs: dict[str, Any], settings: Settings, source: str
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    settings: Settings,
+    source: str,
 ) -> Budget:
     """Validate ``max_queries`` / ``num_queries`` arguments; raises ``ValueError`` with the
     problem, which callers turn into a usage error or a failure at the right place."""
@@ -79,13 +86,17 @@ def read_spec(item: pytest.Item, settings: Settings) -> TestSpec:
         if mark is None:
             continue
         try:
-            budgets.append(budget_from_arguments(name, mark.args, mark.kwargs, settings,
-                                                 _describe(mark)))
+            budgets.append(
+                budget_from_arguments(name, mark.args, mark.kwargs, settings, _describe(mark))
+            )
         except ValueError as problem:
             raise _error(item, mark, str(problem)) from None
     if not budgets and settings.max_queries is not None:
-        budgets.append(Budget(settings.max_queries, False, settings.count_kinds, None,
-                              "ini dbguard_max_queries"))
+        budgets.append(
+            Budget(
+                settings.max_queries, False, settings.count_kinds, None, "ini dbguard_max_queries"
+            )
+        )
     allow = item.get_closest_marker("allow_nplusone")
     if allow is not None and (allow.args or set(allow.kwargs) - {"reason"}):
         raise _error(item, allow, "takes no arguments but an optional reason=")

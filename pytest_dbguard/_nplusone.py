@@ -15,7 +15,9 @@ from ._capture import LazyLoads, Record, Sample, Statement
 from ._findings import Finding
 from ._format import display_sql, sites_text
 
-_ALLOW_HINT = "or, if it is intended: @pytest.mark.allow_nplusone, or `with dbguard.allow_nplusone():`"
+_ALLOW_HINT = (
+    "or, if it is intended: @pytest.mark.allow_nplusone, or `with dbguard.allow_nplusone():`"
+)
 
 
 def find_nplusone(record: Record, threshold: int, mode: str) -> list[Finding]:
@@ -70,8 +72,10 @@ def _lazy_sql(record: Record, loads: LazyLoads) -> str | None:
     best: tuple[int, str] | None = None
     for statement in record.shapes():
         for sample in statement.samples:
-            if sample.orm_load == "lazy" and sample.seq >= loads.first_seq and (
-                best is None or sample.seq < best[0]
+            if (
+                sample.orm_load == "lazy"
+                and sample.seq >= loads.first_seq
+                and (best is None or sample.seq < best[0])
             ):
                 best = (sample.seq, statement.shape.fingerprint)
     return best[1] if best else None
@@ -139,24 +143,33 @@ def find_duplicates(record: Record, threshold: int, mode: str) -> list[Finding]:
         for samples in by_params.values():
             if len(samples) < threshold:
                 continue
-            all_sampled = len(statement.samples) == statement.count
-            summary = (
-                "Duplicate queries: the same statement with the same parameters ran "
-                + (f"{len(samples)} times" if all_sampled else
-                   f"at least {len(samples)} times ({statement.count} runs of it in all)")
+            if len(statement.samples) == statement.count:
+                summary = (
+                    "Duplicate queries: the same statement with the same parameters ran "
+                    f"{len(samples)} times"
+                )
+            else:  # only the first runs are sampled
+                summary = (
+                    f"Duplicate queries: the same statement ran {statement.count} times; "
+                    f"{len(samples)} of its first {len(statement.samples)} runs had the same "
+                    "parameters"
+                )
+            message = "\n".join(
+                [
+                    summary,
+                    f"  {sites_text([sample.site for sample in samples])}",
+                    f"  {display_sql(statement.shape.fingerprint)}",
+                    "Fix: run it once and reuse the result (or cache it for the request).",
+                ]
             )
-            message = "\n".join([
-                summary,
-                f"  {sites_text([sample.site for sample in samples])}",
-                f"  {display_sql(statement.shape.fingerprint)}",
-                "Fix: run it once and reuse the result (or cache it for the request).",
-            ])
-            findings.append(Finding(
-                kind="duplicate_queries",
-                verdict=mode,
-                summary=summary,
-                message=message,
-                details={"queries": len(samples), "statement": statement.shape.fingerprint},
-                site=samples[0].site,
-            ))
+            findings.append(
+                Finding(
+                    kind="duplicate_queries",
+                    verdict=mode,
+                    summary=summary,
+                    message=message,
+                    details={"queries": len(samples), "statement": statement.shape.fingerprint},
+                    site=samples[0].site,
+                )
+            )
     return findings

@@ -27,7 +27,7 @@ class _Option:
     default: str
     cli: bool = True
     flag: bool = False  # a command-line switch without a value
-    ini_type: str = "string"
+    ini_type: str = "string"  # "args" for lists; booleans are read as strings, to name bad ones
 
 
 _OPTIONS = (
@@ -57,14 +57,12 @@ _OPTIONS = (
         "Also capture and count statements run by fixture setup (default: the test call only).",
         "false",
         cli=False,
-        ini_type="bool",
     ),
     _Option(
         "show_params",
         "Show bound parameter values in messages (they may be secrets: off by default).",
         "false",
         flag=True,
-        ini_type="bool",
     ),
     _Option(
         "callsites",
@@ -105,20 +103,29 @@ def add_options(parser: pytest.Parser) -> None:
         if option.cli:
             flag = "--dbguard-" + option.name.replace("_", "-")
             if option.flag:
-                group.addoption(flag, action="store_true", default=None, dest=ini_name,
-                                help=option.help)
+                group.addoption(
+                    flag, action="store_true", default=None, dest=ini_name, help=option.help
+                )
             else:
-                group.addoption(flag, action="store", default=None, dest=ini_name,
-                                metavar=option.name.upper(), help=option.help)
-        parser.addini(ini_name, option.help, type=option.ini_type,  # type: ignore[arg-type]
-                      default=_ini_default(option))
+                group.addoption(
+                    flag,
+                    action="store",
+                    default=None,
+                    dest=ini_name,
+                    metavar=option.name.upper(),
+                    help=option.help,
+                )
+        parser.addini(
+            ini_name,
+            option.help,
+            type=option.ini_type,  # type: ignore[arg-type]
+            default=_ini_default(option),
+        )
 
 
 def _ini_default(option: _Option) -> Any:
     if option.ini_type == "args":
         return option.default.split()
-    if option.ini_type == "bool":
-        return option.default == "true"
     return option.default
 
 
@@ -151,9 +158,7 @@ def _where(name: str) -> str:
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     text = str(value).strip().lower()
     if text not in choices:
-        raise pytest.UsageError(
-            f"{_where(name)}: {value!r} is not one of {', '.join(choices)}"
-        )
+        raise pytest.UsageError(f"{_where(name)}: {value!r} is not one of {', '.join(choices)}")
     return text
 
 

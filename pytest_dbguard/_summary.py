@@ -37,14 +37,19 @@ class Summary:
             for finding in test["findings"]
         )
         if kinds:
-            parts = [f"{count} {kind} ({verdict})" for (kind, verdict), count in sorted(kinds.items())]
+            parts = [
+                f"{count} {kind} ({verdict})" for (kind, verdict), count in sorted(kinds.items())
+            ]
             lines.append("Findings: " + ", ".join(parts))
         else:
             lines.append("Findings: none")
         if verbose:
             for nodeid, test in sorted(self.tests.items()):
+                expected = " (xfailed)" if test.get("outcome") == "xfailed" else ""
                 for finding in test["findings"]:
-                    lines.append(f"  {finding['verdict'].upper()} {nodeid}: {finding['summary']}")
+                    lines.append(
+                        f"  {finding['verdict'].upper()} {nodeid}{expected}: {finding['summary']}"
+                    )
         return lines
 
 

@@ -8,11 +8,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-
 from ._budget import Budget, check_budget
 from ._callsite import CallSite
 from ._capture import LogEntry, Record
+from ._findings import DBGuardFailure
 from ._markers import budget_from_arguments
 from ._settings import Settings
 
@@ -79,9 +78,7 @@ class DBGuard:
         finally:
             window[1] = self._record.total
 
-    def _budget(
-        self, name: str, n: int, kinds: Any, match: Any, source: str
-    ) -> Budget:
+    def _budget(self, name: str, n: int, kinds: Any, match: Any, source: str) -> Budget:
         kwargs = {"kinds": kinds, "match": match}
         try:
             return budget_from_arguments(name, (n,), kwargs, self._settings, source)
@@ -90,7 +87,9 @@ class DBGuard:
 
     @contextmanager
     def _budget_block(self, name: str, n: int, kinds: Any, match: Any) -> Iterator[None]:
-        caller = sys._getframe(3)  # _budget_block <- contextlib <- max_queries <- contextlib <- user
+        caller = sys._getframe(
+            3
+        )  # _budget_block <- contextlib <- max_queries <- contextlib <- user
         while caller.f_back is not None and caller.f_code.co_filename in (__file__, _CONTEXTLIB):
             caller = caller.f_back
         source = f"dbguard.{name}({n!r}) at {_location(caller)}"
@@ -108,7 +107,7 @@ class DBGuard:
         finding = check_budget(budget, record, count, entries, self._settings.show_params)
         if finding is not None:
             record.findings.append(finding)
-            pytest.fail(finding.message, pytrace=False)
+            raise DBGuardFailure(finding.message)
 
     def _query(self, entry: LogEntry) -> Query:
         statement = entry.statement

@@ -14,7 +14,7 @@ import pytest
 from ._budget import check_budget, count_whole_test
 from ._callsite import CallSiteFinder
 from ._capture import Capture, Record
-from ._findings import DBGuardWarning, Finding
+from ._findings import DBGuardFailure, DBGuardWarning, Finding
 from ._markers import MARKERS, TestSpec, read_spec
 from ._nplusone import find_duplicates, find_nplusone
 from ._settings import Settings, add_options, read_settings
@@ -112,7 +112,7 @@ def _judge(item: pytest.Item, record: Record) -> None:
             _warn(item, finding)
     failures = [finding.message for finding in findings if finding.verdict == "fail"]
     if failures:
-        pytest.fail("\n\n".join(failures), pytrace=False)
+        raise DBGuardFailure("\n\n".join(failures))
 
 
 def _warn(item: pytest.Item, finding: Finding) -> None:
@@ -144,7 +144,9 @@ def _payload(item: pytest.Item, record: Record) -> dict[str, object]:
     return {
         "total": record.total,
         "counted": sum(
-            statement.count for statement in record.shapes() if statement.shape.kind in counted_kinds
+            statement.count
+            for statement in record.shapes()
+            if statement.shape.kind in counted_kinds
         ),
         "findings": [
             {"kind": f.kind, "verdict": f.verdict, "summary": f.summary} for f in record.findings
@@ -164,7 +166,8 @@ class _Reporting:
             return
         for name, payload in report.user_properties:
             if name == USER_PROPERTY and isinstance(payload, dict):
-                self.summary.add(report.nodeid, payload)
+                outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
+                self.summary.add(report.nodeid, {**payload, "outcome": outcome})
 
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter, config: pytest.Config

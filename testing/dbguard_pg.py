@@ -51,8 +51,12 @@ def pytest_configure(config: pytest.Config) -> None:
     parts = _connection_parts(url)
     try:
         psycopg.connect(
-            dbname="postgres", host=parts["host"], port=parts["port"], user=parts["user"],
-            password=parts["password"] or None, connect_timeout=10,
+            dbname="postgres",
+            host=parts["host"],
+            port=parts["port"],
+            user=parts["user"],
+            password=parts["password"] or None,
+            connect_timeout=10,
         ).close()
     except psycopg.Error as error:
         raise pytest.UsageError(

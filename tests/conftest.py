@@ -21,7 +21,7 @@ del sqlalchemy
 
 INNER_URL = "DBGUARD_INNER_URL"
 
-MODELS = '''
+MODELS = """
 from sqlalchemy import ForeignKey, String, insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -53,9 +53,9 @@ def seed(engine, users=5, items_per_user=3):
             {"user_id": u, "title": f"item {u}.{n}"}
             for u in range(1, users + 1) for n in range(items_per_user)
         ])
-'''
+"""
 
-CONFTEST = '''
+CONFTEST = """
 import os
 
 import pytest
@@ -79,16 +79,13 @@ def engine():
 def session(engine):
     with Session(engine) as session:
         yield session
-'''
+"""
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
 def any_db(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Inner tests get their database URL from DBGUARD_INNER_URL: PostgreSQL or SQLite."""
-    if request.param == "sqlite":
-        url = "sqlite://"
-    else:
-        url = request.getfixturevalue("database_url")
+    url = "sqlite://" if request.param == "sqlite" else request.getfixturevalue("database_url")
     monkeypatch.setenv(INNER_URL, url)
     return str(request.param)
 

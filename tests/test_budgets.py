@@ -65,7 +65,9 @@ def test_num_queries_requires_the_exact_count(app: pytest.Pytester, any_db: str)
     )
     result = app.runpytest()
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["Expected exactly 2 queries, 1 was run (@pytest.mark.num_queries(2))"])
+    result.stdout.fnmatch_lines(
+        ["Expected exactly 2 queries, 1 was run (@pytest.mark.num_queries(2))"]
+    )
 
 
 def test_decorators_from_the_package_are_the_markers(app: pytest.Pytester, any_db: str) -> None:
@@ -88,7 +90,9 @@ def test_decorators_from_the_package_are_the_markers(app: pytest.Pytester, any_d
     )
     result = app.runpytest()
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["Expected at most 1 query, 2 were run (@pytest.mark.max_queries(1))"])
+    result.stdout.fnmatch_lines(
+        ["Expected at most 1 query, 2 were run (@pytest.mark.max_queries(1))"]
+    )
 
 
 def test_repeats_of_one_shape_are_grouped_under_their_numbers(
@@ -198,9 +202,7 @@ def test_budget_filters_by_kind_and_by_regex(app: pytest.Pytester, any_db: str) 
     result.stdout.fnmatch_lines(["Expected at most 0 queries (insert), 1 was run*"])
 
 
-def test_transaction_control_is_recorded_but_not_counted(
-    app: pytest.Pytester, any_db: str
-) -> None:
+def test_transaction_control_is_recorded_but_not_counted(app: pytest.Pytester, any_db: str) -> None:
     app.makepyfile(
         test_savepoints="""
         import pytest

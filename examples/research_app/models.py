@@ -44,9 +44,7 @@ class ResearchItem(Base):
     # draft, in_review or published. Filtered on by the review queue, but NOT indexed.
     status: Mapped[str] = mapped_column(String(20), default="draft")
     line_of_business: Mapped[str] = mapped_column(String(50), index=True)  # "auto", "property"
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     owner: Mapped[User] = relationship(back_populates="research_items")
     prompts: Mapped[list[Prompt]] = relationship(
@@ -63,8 +61,6 @@ class Prompt(Base):
     research_item_id: Mapped[int] = mapped_column(ForeignKey("research_items.id"), index=True)
     text: Mapped[str] = mapped_column(Text)
     model: Mapped[str] = mapped_column(String(50))  # "gpt-4o", "claude-sonnet", ...
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     research_item: Mapped[ResearchItem] = relationship(back_populates="prompts")

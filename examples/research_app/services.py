@@ -128,7 +128,7 @@ def review_queue(session: Session) -> list[ResearchItem]:
         session.scalars(
             select(ResearchItem)
             .where(ResearchItem.status == "in_review")
-            .order_by(ResearchItem.created_at)
+            .order_by(ResearchItem.created_at, ResearchItem.id)
         )
     )
 
