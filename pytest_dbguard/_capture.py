@@ -18,12 +18,14 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from ._callsite import CallSite, CallSiteFinder
+from ._explain import Explained, explain
 from ._findings import Finding
 from ._fingerprint import fingerprint, is_internal, statement_kind
 
 _MAX_SHAPES = 50_000  # distinct statement texts cached per session before the cache restarts
 _MAX_TEXTS_PER_TEST = 10_000  # beyond this a test's statements are looked up by shape
 _MAX_PARENTS = 10_000  # distinct parent objects remembered per lazy-loaded relationship
+_EXPLAINABLE = frozenset({"select", "insert", "update", "delete"})
 
 
 @dataclass(slots=True)
@@ -76,6 +78,7 @@ class Statement:
     samples: list[Sample] = field(default_factory=list)
     sites: dict[CallSite | None, int] = field(default_factory=dict)
     sampling: bool = True
+    explained: Explained | None = None
 
     def call_sites(self) -> list[CallSite]:
         return [site for site in self.sites if site is not None]
@@ -119,8 +122,11 @@ class Record:
         self.by_shape: dict[str, Statement] = {}
         self.log: list[tuple[Statement, str, CallSite | None, bool, Any, str]] = []
         self.findings: list[Finding] = []
+        self.snapshot_write: Any = None  # a _verdicts.SnapshotWrite, sent to the controller
         self.lazy_loads: dict[tuple[str, CallSite | None], LazyLoads] = {}
         self.nplusone_allowed: list[list[int]] = []  # [first seq, end seq] of allowance blocks
+        self.explain_seqscan = False  # EXPLAIN each new shape with enable_seqscan = off
+        self.explain_plans = False  # EXPLAIN each new shape after ANALYZE, for its snapshot
         self._lock = threading.Lock()
 
     def statement_for(
@@ -191,6 +197,8 @@ class Capture:
         statement = record.statements.get(text)
         if statement is None:
             statement = record.statement_for(text, self.shapes.get(text), conn, parameters)
+            if statement.count == 0 and (record.explain_seqscan or record.explain_plans):
+                self._explain(record, statement, conn, parameters, executemany)
         statement.count += 1
         site = None
         if statement.sampling or self._all_call_sites:
@@ -223,6 +231,32 @@ class Capture:
         if runs >= self._sample_limit or len(statement.samples) >= self._max_samples:
             statement.sampling = False
         return site
+
+    def _explain(
+        self,
+        record: Record,
+        statement: Statement,
+        conn: Connection | None,
+        parameters: Any,
+        executemany: bool,
+    ) -> None:
+        """EXPLAIN a shape's first run in this test, before it runs, on its own connection."""
+        shape = statement.shape
+        if (
+            conn is None
+            or statement.dialect != "postgresql"
+            or shape.kind not in _EXPLAINABLE
+            or shape.internal
+        ):
+            return
+        statement.explained = explain(
+            conn,
+            statement.text,
+            parameters,
+            executemany,
+            analyze_tables=record.explain_plans,
+            seqscan_off=record.explain_seqscan,
+        )
 
     def _on_begin(self, conn: Connection) -> None:
         self._on_cursor_execute(conn, None, "BEGIN", (), None, False)

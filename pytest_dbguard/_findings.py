@@ -17,6 +17,8 @@ class DBGuardWarning(UserWarning):
 class DBGuardFailure(Failed):  # what pytest.fail() raises, as pytest.fail.Exception
     """A test failed a pytest-dbguard check: ``xfail(raises=DBGuardFailure)`` expects one."""
 
+    __module__ = "builtins"  # reported as "DBGuardFailure: ...", as pytest does for Failed
+
     def __init__(self, message: str) -> None:
         super().__init__(message, pytrace=False)
 

@@ -22,6 +22,10 @@ MARKERS = {
     "num_queries": "num_queries(n, *, kinds=None, match=None): fail unless the test runs "
     "exactly n counted SQL statements (pytest-dbguard)",
     "allow_nplusone": "allow_nplusone: this test may contain N+1 query patterns (pytest-dbguard)",
+    "allow_seqscan": "allow_seqscan(*tables): unavoidable sequential scans on these tables are "
+    "accepted in this test (pytest-dbguard)",
+    "snapshot_plans": "snapshot_plans: check this test's EXPLAIN plans against its golden "
+    "snapshot, as --dbguard-plans does for every test (pytest-dbguard)",
 }
 
 
@@ -31,6 +35,8 @@ class TestSpec:
 
     budgets: tuple[Budget, ...]
     allow_nplusone: bool
+    allow_seqscan: frozenset[str]
+    snapshot_plans: bool
 
 
 def _describe(mark: pytest.Mark) -> str:
@@ -98,6 +104,15 @@ def read_spec(item: pytest.Item, settings: Settings) -> TestSpec:
             )
         )
     allow = item.get_closest_marker("allow_nplusone")
-    if allow is not None and (allow.args or set(allow.kwargs) - {"reason"}):
-        raise _error(item, allow, "takes no arguments but an optional reason=")
-    return TestSpec(tuple(budgets), allow is not None)
+    snapshot = item.get_closest_marker("snapshot_plans")
+    for mark in (allow, snapshot):
+        if mark is not None and (mark.args or set(mark.kwargs) - {"reason"}):
+            raise _error(item, mark, "takes no arguments but an optional reason=")
+    tables = set(settings.allow_seqscan)
+    for mark in item.iter_markers("allow_seqscan"):
+        if not mark.args or not all(isinstance(table, str) and table for table in mark.args):
+            raise _error(item, mark, "expects one or more table names")
+        if set(mark.kwargs) - {"reason"}:
+            raise _error(item, mark, "takes table names and an optional reason=")
+        tables.update(mark.args)
+    return TestSpec(tuple(budgets), allow is not None, frozenset(tables), snapshot is not None)

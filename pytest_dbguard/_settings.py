@@ -33,6 +33,36 @@ class _Option:
 _OPTIONS = (
     _Option("nplusone", "N+1 verdicts: fail, warn or off (default fail).", "fail"),
     _Option(
+        "seqscan",
+        "Verdicts on sequential scans that no index can avoid, on PostgreSQL: fail, warn or off "
+        "(default fail).",
+        "fail",
+    ),
+    _Option(
+        "allow_seqscan",
+        "Tables whose unavoidable sequential scans are accepted in every test.",
+        "",
+        cli=False,
+        ini_type="args",
+    ),
+    _Option(
+        "plans",
+        "Check every test's EXPLAIN plans against its golden snapshot in __dbguard__/.",
+        "false",
+        flag=True,
+    ),
+    _Option(
+        "update",
+        "Write new and changed plan snapshots, remove orphaned ones, and pass.",
+        "false",
+        flag=True,
+    ),
+    _Option(
+        "cost_tolerance",
+        "Allowed relative growth of a plan's estimated total cost (default 0.2 = 20%).",
+        "0.2",
+    ),
+    _Option(
         "nplusone_threshold",
         "How many runs of one statement shape from one call site, with different parameters, "
         "make an N+1 pattern in Core and text queries (default 3).",
@@ -132,6 +162,11 @@ def _ini_default(option: _Option) -> Any:
 @dataclass(frozen=True)
 class Settings:
     nplusone: str
+    seqscan: str
+    allow_seqscan: frozenset[str]
+    plans: bool
+    update: bool
+    cost_tolerance: float
     nplusone_threshold: int
     duplicates: str
     max_queries: int | None
@@ -169,6 +204,18 @@ def _integer(name: str, value: Any, minimum: int) -> int:
             f"{_where(name)}: {value!r} is not a whole number of at least {minimum}"
         )
     return int(text)
+
+
+def _fraction(name: str, value: Any) -> float:
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        number = -1.0
+    if not 0 <= number < 1000:
+        raise pytest.UsageError(
+            f"{_where(name)}: {value!r} is not a non-negative fraction (0.2 means 20%)"
+        )
+    return number
 
 
 def _boolean(name: str, value: Any) -> bool:
@@ -209,6 +256,11 @@ def read_settings(config: pytest.Config) -> Settings:
     budget = str(read("max_queries")).strip()
     return Settings(
         nplusone=_choice("nplusone", read("nplusone"), MODES),
+        seqscan=_choice("seqscan", read("seqscan"), MODES),
+        allow_seqscan=frozenset(_words(read("allow_seqscan"))),
+        plans=_boolean("plans", read("plans")),
+        update=_boolean("update", read("update")),
+        cost_tolerance=_fraction("cost_tolerance", read("cost_tolerance")),
         nplusone_threshold=_integer("nplusone_threshold", read("nplusone_threshold"), 2),
         duplicates=_choice("duplicates", read("duplicates"), MODES),
         max_queries=_integer("max_queries", budget, 0) if budget else None,

@@ -6,8 +6,10 @@ State lives in ``config.stash`` and ``item.stash``.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Generator
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +20,9 @@ from ._findings import DBGuardFailure, DBGuardWarning, Finding
 from ._markers import MARKERS, TestSpec, read_spec
 from ._nplusone import find_duplicates, find_nplusone
 from ._settings import Settings, add_options, read_settings
+from ._store import SnapshotStore, StoreResult
 from ._summary import USER_PROPERTY, Summary
+from ._verdicts import check_plans, explain_warnings, seqscan_findings
 from .fixtures import DBGuard
 
 _SETTINGS = pytest.StashKey[Settings]()
@@ -44,13 +48,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_CAPTURE] = capture
     summary = Summary()
     config.stash[_SUMMARY] = summary
-    config.pluginmanager.register(_Reporting(summary), "dbguard-reporting")
+    config.pluginmanager.register(_Reporting(config, summary), "dbguard-reporting")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     settings = config.stash[_SETTINGS]
     for item in items:
         item.stash[_SPEC] = read_spec(item, settings)
+
+
+def _spec(item: pytest.Item) -> TestSpec:
+    spec = item.stash.get(_SPEC, None)
+    if spec is None:
+        spec = item.stash[_SPEC] = read_spec(item, item.config.stash[_SETTINGS])
+    return spec
+
+
+def _checks_plans(item: pytest.Item) -> bool:
+    settings = item.config.stash[_SETTINGS]
+    return settings.plans or settings.update or _spec(item).snapshot_plans
 
 
 @pytest.fixture
@@ -67,6 +83,8 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     settings = item.config.stash[_SETTINGS]
     capture = item.config.stash[_CAPTURE]
     record = Record(item.nodeid, settings.max_recorded)
+    record.explain_seqscan = settings.seqscan != "off"
+    record.explain_plans = _checks_plans(item)
     item.stash[_RECORD] = record
     if settings.count_setup:
         capture.active = record
@@ -94,7 +112,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
 def _judge(item: pytest.Item, record: Record) -> None:
     settings = item.config.stash[_SETTINGS]
-    spec = item.stash.get(_SPEC, None) or read_spec(item, settings)
+    spec = _spec(item)
     findings: list[Finding] = []
     entries = record.entries()
     for budget in spec.budgets:
@@ -106,6 +124,20 @@ def _judge(item: pytest.Item, record: Record) -> None:
         findings += find_nplusone(record, settings.nplusone_threshold, settings.nplusone)
     if settings.duplicates != "off":
         findings += find_duplicates(record, settings.nplusone_threshold, settings.duplicates)
+    findings += explain_warnings(record)
+    if settings.seqscan != "off":
+        findings += seqscan_findings(record, spec.allow_seqscan, settings.seqscan)
+    if _checks_plans(item):
+        plan_findings, write = check_plans(
+            record,
+            item.nodeid,
+            item.path,
+            item.config.rootpath,
+            settings.cost_tolerance,
+            settings.update,
+        )
+        findings += plan_findings
+        record.snapshot_write = write
     record.findings += findings
     for finding in findings:
         if finding.verdict == "warn":
@@ -141,7 +173,9 @@ def _payload(item: pytest.Item, record: Record) -> dict[str, object]:
     """What the summary and reports need of a test: plain data, so that pytest-xdist can send
     it from a worker to the controller."""
     counted_kinds = item.config.stash[_SETTINGS].count_kinds
+    write = record.snapshot_write
     return {
+        "snapshot": None if write is None else {"path": write.path, "text": write.text},
         "total": record.total,
         "counted": sum(
             statement.count
@@ -155,11 +189,21 @@ def _payload(item: pytest.Item, record: Record) -> dict[str, object]:
 
 
 class _Reporting:
-    """Collects each test's payload from its report (wherever the test ran) and writes the
-    terminal summary."""
+    """Session-wide work, wherever the tests ran: collects each test's payload from its report,
+    writes snapshots at the end (never in a pytest-xdist worker) and the terminal summary."""
 
-    def __init__(self, summary: Summary) -> None:
+    def __init__(self, config: pytest.Config, summary: Summary) -> None:
+        self.config = config
         self.summary = summary
+        self.store = SnapshotStore(config.rootpath)
+        self.result: StoreResult | None = None
+        self.store.mark_incomplete(_node_id_arguments(config))
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.store.add_collected(item.nodeid for item in session.items)
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.store.mark_incomplete(item.nodeid for item in items)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
@@ -168,12 +212,34 @@ class _Reporting:
             if name == USER_PROPERTY and isinstance(payload, dict):
                 outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
                 self.summary.add(report.nodeid, {**payload, "outcome": outcome})
+                if payload.get("snapshot"):
+                    self.store.writes[payload["snapshot"]["path"]] = payload["snapshot"]["text"]
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput"):
+            return  # the controller writes
+        self.result = self.store.finish(self.config.stash[_SETTINGS].update)
+        if self.result.errors and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter, config: pytest.Config
     ) -> None:
         lines = self.summary.lines(verbose=config.get_verbosity() > 0)
+        if self.result is not None:
+            lines += self.store.lines(self.result)
         if lines:
             terminalreporter.write_sep("=", "dbguard")
             for line in lines:
                 terminalreporter.write_line(line)
+
+
+def _node_id_arguments(config: pytest.Config) -> list[str]:
+    """Modules named with ``::`` on the command line run in part: no orphans there."""
+    modules = []
+    for argument in config.args:
+        if "::" in argument:
+            path = Path(config.invocation_params.dir, argument.split("::", 1)[0]).resolve()
+            with contextlib.suppress(ValueError):
+                modules.append(path.relative_to(config.rootpath).as_posix())
+    return modules

@@ -1,0 +1,121 @@
+"""Compare a test's plans with its golden snapshot.
+
+Structure (statements, run counts, plan trees) is compared with deepdiff and shown as a text
+diff of the rendered trees; estimated total costs are compared with a relative tolerance.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from ._format import display_sql
+from ._plans import render
+from ._snapshot import Snapshot
+
+_MAX_DIFF_LINES = 80
+
+
+@dataclass
+class PlanVerdict:
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (finding kind, message)
+    notes: list[str] = field(default_factory=list)  # improvements worth recording
+    changed: bool = False  # --dbguard-update would write a new snapshot
+
+
+def _structure(snapshot: Snapshot) -> list[dict[str, Any]]:
+    return [
+        {"sql": statement.sql, "runs": statement.runs, "plan": statement.plan.structure()}
+        for statement in snapshot.statements
+    ]
+
+
+def _text_without_figures(snapshot: Snapshot) -> list[str]:
+    lines = []
+    for number, statement in enumerate(snapshot.statements, start=1):
+        lines += [f"statement {number}, ran {statement.runs} times:", f"  {statement.sql}"]
+        lines += render(statement.plan, figures=False)
+    return lines
+
+
+def compare(stored: Snapshot | None, current: Snapshot, tolerance: float, path: str) -> PlanVerdict:
+    verdict = PlanVerdict()
+    if stored is None:
+        if current.statements:
+            verdict.changed = True
+            verdict.failures.append(
+                (
+                    "plan_missing",
+                    f"No plan snapshot for this test: run pytest --dbguard-update to write {path} "
+                    f"({len(current.statements)} statements)",
+                )
+            )
+        return verdict
+    if stored.server_major != current.server_major:
+        verdict.changed = True
+        verdict.failures.append(
+            (
+                "plan_version",
+                f"The plan snapshot {path} was taken on PostgreSQL {stored.server_major}; this "
+                f"server runs PostgreSQL {current.server_major}, whose planner makes other plans. "
+                f"Check plans on PostgreSQL {stored.server_major}, or retake the snapshot here "
+                "with --dbguard-update.",
+            )
+        )
+        return verdict
+    differences = DeepDiff(_structure(stored), _structure(current), verbose_level=0)
+    if differences:
+        verdict.changed = True
+        verdict.failures.append(
+            ("plan_change", _changed_message(stored, current, path, len(differences)))
+        )
+        return verdict
+    for number, (old, new) in enumerate(
+        zip(stored.statements, current.statements, strict=True), start=1
+    ):
+        before, after = old.plan.total_cost, new.plan.total_cost
+        change = (after - before) / before if before > 0 else 0.0
+        figures = f"estimated total cost {before:.2f} -> {after:.2f} ({change:+.0%})"
+        where = f"statement {number}: {display_sql(new.sql)}"
+        if change > tolerance:
+            verdict.changed = True
+            verdict.failures.append(
+                (
+                    "cost_regression",
+                    f"Cost regression in {path}, {where}\n  {figures}, more than the "
+                    f"{tolerance:.0%} tolerance (--dbguard-cost-tolerance)",
+                )
+            )
+        elif change < -tolerance:
+            verdict.changed = True
+            verdict.notes.append(
+                f"Cost improved in {path}, {where}\n  {figures}: record it with --dbguard-update"
+            )
+    return verdict
+
+
+def _changed_message(stored: Snapshot, current: Snapshot, path: str, count: int) -> str:
+    diff = list(
+        difflib.unified_diff(
+            _text_without_figures(stored),
+            _text_without_figures(current),
+            fromfile=f"{path} (snapshot)",
+            tofile="this run",
+            lineterm="",
+            n=2,
+        )
+    )
+    if len(diff) > _MAX_DIFF_LINES:
+        hidden = len(diff) - _MAX_DIFF_LINES
+        diff = [*diff[:_MAX_DIFF_LINES], f"... {hidden} more diff lines"]
+    changes = "1 change" if count == 1 else f"{count} kinds of change"
+    return "\n".join(
+        [
+            f"Plans changed ({changes}) against {path}:",
+            *diff,
+            "If the new plans are intended, accept them with --dbguard-update.",
+        ]
+    )
