@@ -249,14 +249,17 @@ class Capture:
             or shape.internal
         ):
             return
-        statement.explained = explain(
-            conn,
-            statement.text,
-            parameters,
-            executemany,
-            analyze_tables=record.explain_plans,
-            seqscan_off=record.explain_seqscan,
-        )
+        try:
+            statement.explained = explain(
+                conn,
+                statement.text,
+                parameters,
+                executemany,
+                analyze_tables=record.explain_plans,
+                seqscan_off=record.explain_seqscan,
+            )
+        except Exception as error:  # never let the plugin's EXPLAIN break the user's test
+            statement.explained = Explained(error=f"{type(error).__name__}: {error}")
 
     def _on_begin(self, conn: Connection) -> None:
         self._on_cursor_execute(conn, None, "BEGIN", (), None, False)

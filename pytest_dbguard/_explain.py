@@ -152,7 +152,8 @@ def explain(
     session = _DriverSession(dbapi)
     if session.failed_transaction():
         return Explained(error="the test's transaction is already aborted")
-    if executemany:
+    if executemany and isinstance(parameters, (list, tuple)):
+        # one parameter set of the batch (insertmanyvalues batches send a single set)
         parameters = parameters[0] if parameters else None
     if not parameters:
         parameters = None

@@ -4,6 +4,7 @@ against a fresh PostgreSQL database (see testing/dbguard_pg.py) or SQLite."""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import sqlalchemy.dialects.postgresql.asyncpg
@@ -101,4 +102,12 @@ def app(pytester: pytest.Pytester) -> pytest.Pytester:
     """A pytester directory with a small ORM application (users and items) and an ``engine``
     fixture on the database chosen by ``any_db`` or ``pg_db``."""
     pytester.makepyfile(models=textwrap.dedent(MODELS), conftest=textwrap.dedent(CONFTEST))
+    return pytester
+
+
+@pytest.fixture
+def plan_app(pytester: pytest.Pytester, pg_db: str) -> pytest.Pytester:
+    """A pytester directory on PostgreSQL with tests/inner/plan_conftest.py as conftest."""
+    source = Path(__file__).parent / "inner" / "plan_conftest.py"
+    pytester.makeconftest(source.read_text())
     return pytester
