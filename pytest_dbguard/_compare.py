@@ -13,8 +13,7 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from ._format import display_sql
-from ._plans import render
-from ._snapshot import Snapshot
+from ._snapshot import Snapshot, statement_lines
 
 _MAX_DIFF_LINES = 80
 
@@ -36,8 +35,7 @@ def _structure(snapshot: Snapshot) -> list[dict[str, Any]]:
 def _text_without_figures(snapshot: Snapshot) -> list[str]:
     lines = []
     for number, statement in enumerate(snapshot.statements, start=1):
-        lines += [f"statement {number}, ran {statement.runs} times:", f"  {statement.sql}"]
-        lines += render(statement.plan, figures=False)
+        lines += statement_lines(number, statement, figures=False)
     return lines
 
 
@@ -66,7 +64,7 @@ def compare(stored: Snapshot | None, current: Snapshot, tolerance: float, path: 
             )
         )
         return verdict
-    differences = DeepDiff(_structure(stored), _structure(current), verbose_level=0)
+    differences = DeepDiff(_structure(stored), _structure(current))
     if differences:
         verdict.changed = True
         verdict.failures.append(

@@ -38,6 +38,12 @@ _PROPERTIES = (
 _CONDITIONS = frozenset(
     {"Hash Cond", "Merge Cond", "Index Cond", "Recheck Cond", "Join Filter", "Filter"}
 )
+# The type a driver gave a parameter depends on its value (psycopg sends 2 as smallint and
+# 40000 as integer), so a cast on a parameter is not part of the plan's shape.
+_PARAMETER_CAST = re.compile(
+    r"\?(?:::(?:character varying|double precision|bit varying"
+    r"|time(?:stamp)? with(?:out)? time zone|\"?[A-Za-z_][\w.]*\"?)(?:\((?:\?(?:, ?\?)*|\.\.\.)\))?(?:\[\])*)+"
+)
 
 
 @dataclass
@@ -119,7 +125,9 @@ def _node(plan: dict[str, Any], aliases: _Aliases) -> PlanNode:
     for key in _PROPERTIES:
         if key in plan:
             value = aliases.apply(_text(plan[key]))
-            properties[key] = fingerprint(value) if key in _CONDITIONS else value
+            if key in _CONDITIONS:
+                value = _PARAMETER_CAST.sub("?", fingerprint(value))
+            properties[key] = value
     return PlanNode(
         node_type=plan["Node Type"],
         relation=relation,

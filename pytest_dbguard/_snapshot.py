@@ -68,10 +68,14 @@ def render_snapshot(snapshot: Snapshot) -> str:
         f"# test: {snapshot.test}",
     ]
     for number, statement in enumerate(snapshot.statements, start=1):
-        times = "time" if statement.runs == 1 else "times"
-        lines += ["", f"statement {number}, ran {statement.runs} {times}:", f"  {statement.sql}"]
-        lines += render(statement.plan)
+        lines += ["", *statement_lines(number, statement, figures=True)]
     return "\n".join(lines) + "\n"
+
+
+def statement_lines(number: int, statement: StatementPlan, *, figures: bool) -> list[str]:
+    times = "time" if statement.runs == 1 else "times"
+    heading = f"statement {number}, ran {statement.runs} {times}:"
+    return [heading, f"  {statement.sql}", *render(statement.plan, figures=figures)]
 
 
 def parse_snapshot(text: str, path: str) -> Snapshot:

@@ -87,3 +87,27 @@ def sqlalchemy_url(connection: psycopg.Connection, driver: str) -> str:
     if host.startswith("/"):
         return f"{driver}://{info.user}{password}@/{info.dbname}?host={host}&port={info.port}"
     return f"{driver}://{info.user}{password}@{host}:{info.port}/{info.dbname}"
+
+
+@pytest.fixture
+def second_database_url(pg_database: psycopg.Connection) -> Iterator[str]:
+    """Another fresh database on the same server, for tests that compare two databases."""
+    name = f"{pg_database.info.dbname}_second"
+    info = pg_database.info
+    admin = psycopg.connect(
+        dbname="postgres",
+        host=info.host,
+        port=info.port,
+        user=info.user,
+        password=info.password or None,
+        autocommit=True,
+    )
+    with admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield sqlalchemy_url(pg_database, "postgresql+psycopg").replace(
+                f"/{info.dbname}", f"/{name}", 1
+            )
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
