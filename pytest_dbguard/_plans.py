@@ -40,10 +40,12 @@ _CONDITIONS = frozenset(
 )
 # The type a driver gave a parameter depends on its value (psycopg sends 2 as smallint and
 # 40000 as integer), so a cast on a parameter is not part of the plan's shape.
-_PARAMETER_CAST = re.compile(
-    r"\?(?:::(?:character varying|double precision|bit varying"
-    r"|time(?:stamp)? with(?:out)? time zone|\"?[A-Za-z_][\w.]*\"?)(?:\((?:\?(?:, ?\?)*|\.\.\.)\))?(?:\[\])*)+"
+_TYPE_NAME = (
+    r"(?:character varying|double precision|bit varying|time(?:stamp)? with(?:out)? time zone"
+    r"|\"?[A-Za-z_][\w.]*\"?)"
 )
+_TYPE_MODIFIERS = r"(?:\((?:\?(?:, ?\?)*|\.\.\.)\))?(?:\[\])*"
+_PARAMETER_CAST = re.compile(rf"\?(?:::{_TYPE_NAME}{_TYPE_MODIFIERS})+")
 
 
 @dataclass
