@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import hypothesis.internal.observability  # the hypothesis plugin imports it in every run
 import pytest
 import sqlalchemy.dialects.postgresql.asyncpg
 import sqlalchemy.dialects.postgresql.psycopg
@@ -14,8 +15,9 @@ import sqlalchemy.ext.asyncio
 import sqlalchemy.orm
 from sqlalchemy.util import preloaded
 
-# pytester's in-process runs drop the modules a run imported; SQLAlchemy does not survive
-# being imported twice in one process, so everything it may import is imported up front.
+# pytester's in-process runs drop the modules a run imported. SQLAlchemy does not survive
+# being imported twice in one process, and re-importing hypothesis costs a second a run, so
+# everything they may import is imported up front.
 for _package in ("sqlalchemy.orm", "sqlalchemy.engine", "sqlalchemy.sql", "sqlalchemy.ext"):
     preloaded.import_prefix(_package)
 del sqlalchemy
