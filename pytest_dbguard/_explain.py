@@ -11,12 +11,16 @@ which must not happen to the plugin's own statements.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.util import await_only
+
+from ._indexes import Candidate, candidate_for, quote
+from ._seqscan import UnavoidableScan, unavoidable_scans
 
 _SAVEPOINT = "dbguard_explain"
 _FAILED_TRANSACTION = 3  # libpq's PQTRANS_INERROR
@@ -55,6 +59,25 @@ _PIN_SQL = (
     + ", current_setting('server_version_num')"
 )
 _SEQSCAN_OFF_SQL = "SELECT set_config('enable_seqscan', 'off', true)"
+_ANALYZE_SETTINGS_SQL = (
+    "SELECT set_config('enable_seqscan', 'on', true), "
+    "set_config('transaction_read_only', 'on', true)"
+)
+_CANDIDATE_SAVEPOINT = "dbguard_candidate"
+
+
+@dataclass
+class IndexCheck:
+    """A candidate index for an unavoidable scan, created in a savepoint and explained."""
+
+    scan: UnavoidableScan
+    candidate: Candidate | None  # None: no column of the condition can be indexed
+    used: bool = False  # the plan with the candidate uses it
+    plan_before: dict[str, Any] | None = None  # both with enable_seqscan = off
+    plan_after: dict[str, Any] | None = None
+    table_rows: float = 0.0
+    existing_indexes: list[str] = field(default_factory=list)
+    error: str | None = None
 
 
 @dataclass
@@ -65,6 +88,10 @@ class Explained:
     seqscan_off_plan: dict[str, Any] | None = None  # the same with enable_seqscan = off
     server_major: int = 0
     error: str | None = None
+    scans: list[UnavoidableScan] = field(default_factory=list)
+    index_checks: list[IndexCheck] = field(default_factory=list)
+    analyzed_plan: dict[str, Any] | None = None  # EXPLAIN ANALYZE, read-only statements only
+    analyze_error: str | None = None
 
 
 class _DriverSession:
@@ -140,6 +167,7 @@ def explain(
     *,
     analyze_tables: bool,
     seqscan_off: bool,
+    explain_analyze: bool = False,
 ) -> Explained:
     """EXPLAIN ``text`` with the test's parameters on the test's connection, and undo every
     trace of it. Errors are returned, never raised: the test goes on as if nothing happened."""
@@ -155,28 +183,22 @@ def explain(
     if executemany and isinstance(parameters, (list, tuple)):
         # one parameter set of the batch (insertmanyvalues batches send a single set)
         parameters = parameters[0] if parameters else None
-    if not parameters:
-        parameters = None
     own_transaction = session.autocommit()
     try:
         session.run("BEGIN" if own_transaction else f"SAVEPOINT {_SAVEPOINT}")
     except Exception as error:
         return Explained(error=f"could not open a savepoint: {_first_line(error)}")
-    result = Explained()
+    run = _Run(session, "EXPLAIN (FORMAT JSON, COSTS TRUE) " + text, parameters or None)
     try:
-        result.server_major = int(session.run(_PIN_SQL)[0][-1]) // 10000
-        explain_sql = "EXPLAIN (FORMAT JSON, COSTS TRUE) " + text
-        result.plan = _plan_of(session.run(explain_sql, parameters))
-        if analyze_tables:  # fresh statistics make plans the same on every run
-            relations = relations_in(result.plan)
-            if relations:
-                session.run("ANALYZE " + ", ".join(relations))
-                result.plan = _plan_of(session.run(explain_sql, parameters))
-        if seqscan_off:
-            session.run(_SEQSCAN_OFF_SQL)
-            result.seqscan_off_plan = _plan_of(session.run(explain_sql, parameters))
+        run.explain(analyze_tables, seqscan_off)
     except Exception as error:
-        result.error = _first_line(error)
+        run.result.error = _first_line(error)
+    else:
+        if explain_analyze and _READ_ONLY.match(text) and not _LOCKING.search(text):
+            try:  # the last step: an error here only leaves the savepoint to roll back
+                run.explain_analyze("EXPLAIN (ANALYZE, FORMAT JSON) " + text)
+            except Exception as error:
+                run.result.analyze_error = _first_line(error)
     finally:
         try:
             if own_transaction:
@@ -185,8 +207,129 @@ def explain(
                 session.run(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
                 session.run(f"RELEASE SAVEPOINT {_SAVEPOINT}")
         except Exception as error:
-            result.error = result.error or f"could not roll back: {_first_line(error)}"
-    return result
+            run.result.error = run.result.error or f"could not roll back: {_first_line(error)}"
+    return run.result
+
+
+_READ_ONLY = re.compile(r"^\s*(?:SELECT|WITH|VALUES|TABLE)\b", re.IGNORECASE)
+_LOCKING = re.compile(r"\bFOR\s+(?:UPDATE|NO\s+KEY\s+UPDATE|SHARE|KEY\s+SHARE)\b", re.I)
+
+
+class _Run:
+    """The steps of one EXPLAIN, inside the plugin's savepoint."""
+
+    def __init__(self, session: _DriverSession, explain_sql: str, parameters: Any) -> None:
+        self.session = session
+        self.explain_sql = explain_sql
+        self.parameters = parameters
+        self.result = Explained()
+        self.analyzed: set[str] = set()
+
+    def plan(self, sql: str | None = None) -> dict[str, Any]:
+        return _plan_of(self.session.run(sql or self.explain_sql, self.parameters))
+
+    def analyze(self, relations: list[str]) -> None:
+        """Fresh statistics: the same plans on every run, and real row counts."""
+        fresh = [relation for relation in relations if relation not in self.analyzed]
+        if fresh:
+            self.session.run("ANALYZE " + ", ".join(fresh))
+            self.analyzed.update(fresh)
+
+    def explain(self, analyze_tables: bool, seqscan_off: bool) -> None:
+        result = self.result
+        result.server_major = int(self.session.run(_PIN_SQL)[0][-1]) // 10000
+        result.plan = self.plan()
+        if analyze_tables:
+            self.analyze(relations_in(result.plan))
+            result.plan = self.plan()
+        if not seqscan_off:
+            return
+        self.session.run(_SEQSCAN_OFF_SQL)
+        result.seqscan_off_plan = self.plan()
+        if not list(unavoidable_scans(result.seqscan_off_plan)):
+            return
+        self.analyze(relations_in(result.seqscan_off_plan))  # judge on real row counts
+        result.seqscan_off_plan = self.plan()
+        result.scans = list(unavoidable_scans(result.seqscan_off_plan))
+        for scan in result.scans:
+            result.index_checks.append(self.check_index(scan))
+
+    def check_index(self, scan: UnavoidableScan) -> IndexCheck:
+        """Create the candidate index in a nested savepoint and explain again."""
+        assert self.result.seqscan_off_plan is not None and self.result.plan is not None
+        candidate = candidate_for(scan.table, scan.alias, scan.condition, self.result.plan)
+        check = IndexCheck(scan, candidate, plan_before=self.result.seqscan_off_plan)
+        table = _literal(quote(scan.table))
+        rows = self.session.run(f"SELECT reltuples FROM pg_class WHERE oid = {table}::regclass")
+        check.table_rows = max(float(rows[0][0]), 0.0) if rows else 0.0
+        check.existing_indexes = [
+            str(row[0])
+            for row in self.session.run(
+                "SELECT pg_get_indexdef(indexrelid) FROM pg_index "
+                f"WHERE indrelid = {table}::regclass ORDER BY 1"
+            )
+        ]
+        if candidate is None:
+            return check
+        self.session.run(f"SAVEPOINT {_CANDIDATE_SAVEPOINT}")
+        try:
+            self.session.run(candidate.create_sql(concurrently=False))
+            check.plan_after = self.plan()
+            check.used = candidate.name in _index_names(check.plan_after)
+        except Exception as error:
+            check.error = _first_line(error)
+        finally:
+            self.session.run(f"ROLLBACK TO SAVEPOINT {_CANDIDATE_SAVEPOINT}")
+            self.session.run(f"RELEASE SAVEPOINT {_CANDIDATE_SAVEPOINT}")
+        return check
+
+    def explain_analyze(self, sql: str) -> None:
+        """Actual times and rows for the report: read-only, in the savepoint, never stored."""
+        self.session.run(_ANALYZE_SETTINGS_SQL)
+        self.result.analyzed_plan = self.plan(sql)
+
+
+def _index_names(plan: dict[str, Any]) -> set[str]:
+    names = set()
+    stack = [plan]
+    while stack:
+        node = stack.pop()
+        if "Index Name" in node:
+            names.add(node["Index Name"])
+        stack.extend(node.get("Plans", ()))
+    return names
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def real_cost(plan: dict[str, Any]) -> float:
+    """A plan's total cost without the 1e10 that PostgreSQL before 18 adds to every disabled
+    sequential scan (18 marks them ``Disabled`` instead)."""
+    disabled = sum(
+        1
+        for node in _nodes(plan)
+        if node.get("Node Type") == "Seq Scan" and float(node.get("Startup Cost", 0)) >= 1e10
+    )
+    return float(plan.get("Total Cost", 0.0)) - disabled * 1e10
+
+
+def without_disable_costs(plan: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``plan`` whose every node's costs leave out the disable cost."""
+    copy = {key: value for key, value in plan.items() if key != "Plans"}
+    children = [without_disable_costs(child) for child in plan.get("Plans", ())]
+    if children:
+        copy["Plans"] = children
+    copy["Total Cost"] = real_cost(plan)
+    return copy
+
+
+def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    nodes = [plan]
+    for child in plan.get("Plans", ()):
+        nodes += _nodes(child)
+    return nodes
 
 
 def _first_line(error: BaseException) -> str:

@@ -59,7 +59,7 @@ _OPTIONS = (
     ),
     _Option(
         "cost_tolerance",
-        "Allowed relative growth of a plan's estimated total cost (default 0.2 = 20%).",
+        "Allowed relative growth of a plan's estimated total cost (default 0.2 = 20%%).",
         "0.2",
     ),
     _Option(

@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ._capture import Record, Statement
 from ._compare import compare
+from ._explain import IndexCheck, real_cost, without_disable_costs
 from ._findings import Finding
 from ._fingerprint import fingerprint
 from ._format import display_sql, sites_text
-from ._plans import normalize
-from ._seqscan import unavoidable_scans
+from ._plans import normalize, render
 from ._snapshot import (
     Snapshot,
     SnapshotError,
@@ -48,66 +49,134 @@ def seqscan_findings(record: Record, allowed: frozenset[str], mode: str) -> list
     findings = []
     for statement in record.shapes():
         explained = statement.explained
-        if explained is None or explained.seqscan_off_plan is None:
+        if explained is None:
             continue
         seen = set()
-        for scan in unavoidable_scans(explained.seqscan_off_plan):
+        for check in explained.index_checks:
+            scan = check.scan
             condition = fingerprint(scan.condition)  # never a parameter value in a message
             if scan.table in allowed or (scan.table, condition) in seen:
                 continue
             seen.add((scan.table, condition))
-            findings.append(
-                _seqscan_finding(
-                    statement,
-                    scan.table,
-                    scan.scan,
-                    scan.condition_kind,
-                    condition,
-                    scan.columns,
-                    mode,
-                )
-            )
+            findings.append(_seqscan_finding(statement, check, condition, mode))
     return findings
 
 
-def _seqscan_finding(
-    statement: Statement,
-    table: str,
-    scan: str,
-    condition_kind: str,
-    condition: str,
-    columns: tuple[str, ...],
-    mode: str,
-) -> Finding:
-    column_text = ", ".join(columns) or "?"
-    summary = f"Unavoidable sequential scan: no index serves {table} ({column_text})"
+def _rendered(plan: dict[str, Any]) -> list[str]:
+    return render(normalize(without_disable_costs(plan)))
+
+
+def _suggestion(check: IndexCheck) -> dict[str, Any] | None:
+    candidate = check.candidate
+    if candidate is None:
+        return None
+    suggestion: dict[str, Any] = {
+        "index": candidate.name,
+        "table": candidate.table,
+        "columns": list(candidate.columns),
+        "create_sql": candidate.create_sql(concurrently=True),
+        "alembic": candidate.alembic(),
+        "verified": check.used,
+        "error": check.error,
+    }
+    if check.plan_after is not None:
+        using = [n for n in _walk(check.plan_after) if n.get("Index Name") == candidate.name]
+        suggestion["plan_after"] = _rendered(check.plan_after)
+        suggestion["cost_after"] = real_cost(check.plan_after)
+        suggestion["rows_after"] = float(using[0].get("Plan Rows", 0)) if using else None
+        suggestion["scan_after"] = using[0]["Node Type"] if using else None
+    return suggestion
+
+
+def _walk(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    nodes = [plan]
+    for child in plan.get("Plans", ()):
+        nodes += _walk(child)
+    return nodes
+
+
+def _fix_lines(table: str, suggestion: dict[str, Any] | None, rows: float) -> list[str]:
+    if suggestion is None:
+        return [
+            "Fix: the condition compares no plain column an index could serve (an expression "
+            "or a pattern): an expression index, or a condition on the column itself,"
+        ]
+    columns = ", ".join(suggestion["columns"])
+    if not suggestion["verified"]:
+        why = f" ({suggestion['error']})" if suggestion.get("error") else ""
+        return [
+            f"Fix: an index on {table} ({columns}) would not be used for this condition{why}:",
+            "  rewrite it (an OR across columns becomes a UNION of indexed lookups),",
+        ]
+    before, after = suggestion["cost_before"], suggestion["cost_after"]
+    lines = [
+        f"Fix, verified on this database (PostgreSQL plans a {suggestion['scan_after']} with "
+        f"it: rows read {rows:,.0f} -> {suggestion['rows_after']:,.0f}, estimated cost "
+        f"{before:.2f} -> {after:.2f}):",
+        f"  {suggestion['create_sql']}",
+    ]
+    if after > before:
+        lines.append(
+            f"  (on {rows:,.0f} rows reading the whole table is still cheaper; the scan's cost "
+            "grows with the table, the index's with the rows it returns)"
+        )
+    return lines
+
+
+def _seqscan_finding(statement: Statement, check: IndexCheck, condition: str, mode: str) -> Finding:
+    scan = check.scan
+    column_text = ", ".join(scan.columns) or "?"
+    summary = f"Unavoidable sequential scan: no index serves {scan.table} ({column_text})"
     site = next(iter(statement.call_sites()), None)
+    suggestion = _suggestion(check)
+    cost_before = real_cost(check.plan_before) if check.plan_before else 0.0
+    if suggestion is not None:
+        suggestion["cost_before"] = cost_before
+    rows = f" ({check.table_rows:,.0f} rows here)" if check.table_rows else ""
     lines = [
         summary,
-        f"  {scan} on {table} for {condition_kind}: {condition}",
-        "  Even with sequential scans disabled PostgreSQL reads every row of the table: "
+        f"  {scan.scan} on {scan.table} for {scan.condition_kind}: {condition}",
+        f"  Even with sequential scans disabled PostgreSQL reads every row of the table{rows}: "
         "fast on a test table, slow on a real one.",
         f"  {display_sql(statement.shape.fingerprint)}",
         f"  {sites_text([site])}",
-        f"Fix: an index on {table} that leads with {column_text},",
-        f'  or accept it: @pytest.mark.allow_seqscan("{table}")',
+        *_fix_lines(scan.table, suggestion, check.table_rows),
+        f'  or accept it: @pytest.mark.allow_seqscan("{scan.table}")',
     ]
+    explained = statement.explained
     return Finding(
         kind="seqscan",
         verdict=mode,
         summary=summary,
         message="\n".join(lines),
         details={
-            "table": table,
-            "scan": scan,
-            "condition_kind": condition_kind,
+            "table": scan.table,
+            "scan": scan.scan,
+            "condition_kind": scan.condition_kind,
             "condition": condition,
-            "columns": list(columns),
+            "columns": list(scan.columns),
             "statement": statement.shape.fingerprint,
             "call_site": str(site) if site else None,
+            "table_rows": check.table_rows,
+            "existing_indexes": check.existing_indexes,
+            "plan_before": _rendered(check.plan_before) if check.plan_before else [],
+            "cost_before": cost_before,
+            "suggestion": suggestion,
+            "analyze": analyze_summary(explained.analyzed_plan if explained else None),
         },
         site=site,
     )
+
+
+def analyze_summary(plan: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Actual figures of EXPLAIN ANALYZE, for reports only (never snapshots)."""
+    if plan is None:
+        return None
+    return {
+        "actual_total_time_ms": float(plan.get("Actual Total Time", 0.0)),
+        "actual_rows": int(plan.get("Actual Rows", 0)),
+        "plan_rows": int(plan.get("Plan Rows", 0)),
+    }
 
 
 def current_snapshot(record: Record, test: str) -> Snapshot:

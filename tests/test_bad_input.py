@@ -112,3 +112,17 @@ def test_markers_are_registered(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest("--strict-markers").assert_outcomes(passed=1)
+
+
+def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "database performance checks (pytest-dbguard):",
+            "*--dbguard-nplusone=NPLUSONE*",
+            "*--dbguard-seqscan=SEQSCAN*",
+            "*--dbguard-cost-tolerance=COST_TOLERANCE*",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*dbguard_count_kinds (args):*"])

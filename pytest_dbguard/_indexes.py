@@ -1,0 +1,95 @@
+"""Index suggestions: a candidate derived from a plan, and the statements that create it.
+
+The candidate for a scan is the columns its condition compares, equality columns first, then
+range columns, then the sort key when the statement orders and limits (the order in which a
+B-tree serves them). ``_explain`` proves it by creating it inside a savepoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ._conditions import index_columns, sort_columns
+
+_MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names
+_PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    table: str
+    columns: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        name = "idx_" + "_".join((self.table, *self.columns))
+        if len(name) > _MAX_IDENTIFIER:
+            digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+            name = name[: _MAX_IDENTIFIER - 9] + "_" + digest
+        return name
+
+    def create_sql(self, *, concurrently: bool) -> str:
+        keyword = "CREATE INDEX CONCURRENTLY" if concurrently else "CREATE INDEX"
+        columns = ", ".join(quote(column) for column in self.columns)
+        return f"{keyword} {quote(self.name)} ON {quote(self.table)} ({columns});"
+
+    def alembic(self) -> str:
+        columns = ", ".join(repr(column) for column in self.columns)
+        return "\n".join(
+            [
+                "def upgrade() -> None:",
+                "    with op.get_context().autocommit_block():",
+                "        op.create_index(",
+                f"            {self.name!r},",
+                f"            {self.table!r},",
+                f"            [{columns}],",
+                "            postgresql_concurrently=True,",
+                "        )",
+                "",
+                "",
+                "def downgrade() -> None:",
+                "    with op.get_context().autocommit_block():",
+                "        op.drop_index(",
+                f"            {self.name!r},",
+                f"            table_name={self.table!r},",
+                "            postgresql_concurrently=True,",
+                "        )",
+            ]
+        )
+
+
+def quote(identifier: str) -> str:
+    if _PLAIN_IDENTIFIER.match(identifier):
+        return identifier
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def candidate_for(table: str, alias: str, condition: str, plan: dict[str, Any]) -> Candidate | None:
+    """The index that could serve ``condition`` on ``table``, or None when no plain column
+    of the table is compared in a way a B-tree serves."""
+    qualifiers = {table, alias}
+    equality, ranges = index_columns(condition, qualifiers)
+    if not equality and not ranges:
+        return None
+    columns = list(dict.fromkeys([*equality, *ranges]))
+    for column in _limited_sort_keys(plan, qualifiers):
+        if column not in columns:
+            columns.append(column)
+    return Candidate(table, tuple(columns))
+
+
+def _limited_sort_keys(plan: dict[str, Any], qualifiers: set[str]) -> list[str]:
+    """Sort columns of a Sort directly under a Limit (ORDER BY ... LIMIT)."""
+    stack = [plan]
+    while stack:
+        node = stack.pop()
+        children = node.get("Plans", [])
+        if node.get("Node Type") == "Limit":
+            for child in children:
+                if child.get("Node Type") in ("Sort", "Incremental Sort"):
+                    return sort_columns(list(child.get("Sort Key", [])), qualifiers)
+        stack.extend(children)
+    return []
