@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._capture import LogEntry, Record, Statement
+from ._capture import Record, Statement
 from ._findings import Finding
 from ._format import list_statements
 
@@ -44,13 +43,14 @@ def check_budget(
     budget: Budget,
     record: Record,
     count: int,
-    entries: Sequence[LogEntry],
+    runs: tuple[int, int | None],
     show_params: bool,
 ) -> Finding | None:
-    """A failing finding when ``count`` breaks ``budget``; ``entries`` are the runs to list."""
+    """A failing finding when ``count`` breaks ``budget``; ``runs`` is the range of recorded
+    runs to list (read only on failure: a passing test builds no list)."""
     if not budget.violated_by(count):
         return None
-    counted = [entry for entry in entries if budget.counts(entry.statement)]
+    counted = [entry for entry in record.entries(*runs) if budget.counts(entry.statement)]
     lines = [f"{budget.diagnosis(count)} ({budget.source})", ""]
     lines += list_statements(counted, show_params)
     if len(counted) < count:
@@ -67,6 +67,7 @@ def check_budget(
             "exact": budget.exact,
             "count": count,
             "source": budget.source,
+            "statements": [entry.statement.shape.fingerprint for entry in counted[:50]],
         },
     )
 

@@ -14,7 +14,7 @@ import sys
 import sysconfig
 from collections.abc import Iterable
 from dataclasses import dataclass
-from types import FrameType
+from types import CodeType, FrameType
 
 try:  # async engines run the driver inside a greenlet; the caller is in its parent
     from greenlet import getcurrent as _current_greenlet
@@ -77,7 +77,7 @@ class CallSiteFinder:
         self._user_modules = tuple(user_modules)
         self._user_file: dict[str, bool] = {}
         self._display_path: dict[str, str] = {}
-        self._names: dict[str, str] = {}
+        self._sites: dict[tuple[CodeType, int], CallSite] = {}
 
     def _classify(self, frame: FrameType) -> bool:
         filename = frame.f_code.co_filename
@@ -105,11 +105,16 @@ class CallSiteFinder:
         return self._classify(frame) if known is None else known
 
     def site_of(self, frame: FrameType) -> CallSite:
-        code = frame.f_code
-        name = self._names.get(code.co_qualname)
-        if name is None:
-            name = self._names[code.co_qualname] = _readable_name(code.co_qualname)
-        return CallSite(self._display_path[code.co_filename], frame.f_lineno, name)
+        # Cached by instruction: frame.f_lineno scans the function's line table, which costs
+        # microseconds in a long function, on every statement sampled.
+        key = (frame.f_code, frame.f_lasti)
+        site = self._sites.get(key)
+        if site is None:
+            code = frame.f_code
+            name = _readable_name(code.co_qualname)
+            site = CallSite(self._display_path[code.co_filename], frame.f_lineno, name)
+            self._sites[key] = site
+        return site
 
     def find(self, depth_hint: int = 0) -> tuple[CallSite | None, int]:
         """Return the user's call site and its depth below the caller of ``find``.

@@ -25,17 +25,24 @@ def parse_condition(condition: str) -> Any:  # sqlglot's expression type, or Non
         return None
 
 
-def columns_of(condition: str, qualifiers: set[str] | None = None) -> list[str]:
+def columns_of(
+    condition: str, qualifiers: set[str] | None = None, *, qualified_only: bool = False
+) -> list[str]:
     """Column names in ``condition``; with ``qualifiers``, only those qualified by one of them
-    (a table's name or alias) or not qualified at all."""
+    (a table's name or alias), or not qualified at all unless ``qualified_only`` (a
+    condition taken from another table's node, where bare names are that table's)."""
     tree = parse_condition(condition)
     if tree is None:
         return []
     names: dict[str, None] = {}
     for column in tree.find_all(exp.Column):
-        if qualifiers is None or not column.table or column.table in qualifiers:
+        if qualifiers is None or _belongs(column, qualifiers, qualified_only):
             names[column.name] = None
     return list(names)
+
+
+def _belongs(column: Any, qualifiers: set[str], qualified_only: bool) -> bool:
+    return column.table in qualifiers if column.table else not qualified_only
 
 
 def _bare_column(node: Any) -> Any:
@@ -46,7 +53,9 @@ def _bare_column(node: Any) -> Any:
     return node if isinstance(node, exp.Column) else None
 
 
-def index_columns(condition: str, qualifiers: set[str]) -> tuple[list[str], list[str]]:
+def index_columns(
+    condition: str, qualifiers: set[str], *, qualified_only: bool = False
+) -> tuple[list[str], list[str]]:
     """The columns of one table that a B-tree index could serve in ``condition``: compared
     for equality (``=``, ``= ANY``, joins) and compared as a range (``<``, ``>=``,
     BETWEEN), in the order they appear. Inequalities, patterns and expressions are left out."""
@@ -55,7 +64,7 @@ def index_columns(condition: str, qualifiers: set[str]) -> tuple[list[str], list
         return [], []
 
     def mine(column: Any) -> bool:
-        return not column.table or column.table in qualifiers
+        return _belongs(column, qualifiers, qualified_only)
 
     equality: dict[str, None] = {}
     ranges: dict[str, None] = {}

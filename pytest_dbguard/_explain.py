@@ -10,6 +10,7 @@ which must not happen to the plugin's own statements.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Sequence
@@ -51,14 +52,12 @@ _PINNED_SETTINGS = {
     "lock_timeout": "2s",  # ANALYZE must not wait behind another connection's lock
     "statement_timeout": "30s",
 }
-_PIN_SQL = (
-    "SELECT "
-    + ", ".join(
-        f"set_config('{name}', '{value}', true)" for name, value in _PINNED_SETTINGS.items()
-    )
-    + ", current_setting('server_version_num')"
+_PIN_SQL = "SELECT current_setting('server_version_num'), " + ", ".join(
+    f"set_config('{name}', '{value}', true)" for name, value in _PINNED_SETTINGS.items()
 )
-_SEQSCAN_OFF_SQL = "SELECT set_config('enable_seqscan', 'off', true)"
+_VERSION_COLUMN = 0
+_SEQSCAN_OFF = "set_config('enable_seqscan', 'off', true)"
+_SEQSCAN_ON_SQL = "SELECT set_config('enable_seqscan', 'on', true)"
 _ANALYZE_SETTINGS_SQL = (
     "SELECT set_config('enable_seqscan', 'on', true), "
     "set_config('transaction_read_only', 'on', true)"
@@ -113,6 +112,8 @@ class _DriverSession:
         try:
             if self._psycopg:
                 cursor.execute(sql, parameters, prepare=False)
+                while cursor.nextset():  # a script: the last statement's rows
+                    pass
             elif parameters is None:
                 cursor.execute(sql)
             else:
@@ -124,7 +125,19 @@ class _DriverSession:
     async def _run_async(self, sql: str, parameters: Any) -> list[Sequence[Any]]:
         async with self._async_raw.cursor() as cursor:  # type: ignore[union-attr]
             await cursor.execute(sql, parameters, prepare=False)
+            while cursor.nextset():
+                pass
             return list(await cursor.fetchall()) if cursor.description else []
+
+    def script(self, *statements: str) -> list[Sequence[Any]]:
+        """Statements without parameters, in one round trip where the driver allows it (every
+        round trip counts: this runs for each new statement shape of each test)."""
+        if self._psycopg:
+            return self.run("; ".join(statements))
+        rows: list[Sequence[Any]] = []
+        for statement in statements:
+            rows = self.run(statement)
+        return rows
 
     def failed_transaction(self) -> bool:
         info = getattr(self._async_raw or self._dbapi, "info", None)
@@ -184,11 +197,21 @@ def explain(
         # one parameter set of the batch (insertmanyvalues batches send a single set)
         parameters = parameters[0] if parameters else None
     own_transaction = session.autocommit()
-    try:
-        session.run("BEGIN" if own_transaction else f"SAVEPOINT {_SAVEPOINT}")
-    except Exception as error:
-        return Explained(error=f"could not open a savepoint: {_first_line(error)}")
+    opening = "BEGIN" if own_transaction else f"SAVEPOINT {_SAVEPOINT}"
+    closing = (
+        ["ROLLBACK"]
+        if own_transaction
+        else [f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", f"RELEASE SAVEPOINT {_SAVEPOINT}"]
+    )
     run = _Run(session, "EXPLAIN (FORMAT JSON, COSTS TRUE) " + text, parameters or None)
+    try:
+        # With no snapshot to take, the ordinary plan is not needed: sequential scans go off
+        # at once (in the same round trip as the savepoint).
+        run.start(opening, seqscan_off=seqscan_off and not analyze_tables)
+    except Exception as error:
+        with contextlib.suppress(Exception):
+            session.script(*closing)
+        return Explained(error=f"could not open a savepoint: {_first_line(error)}")
     try:
         run.explain(analyze_tables, seqscan_off)
     except Exception as error:
@@ -201,11 +224,7 @@ def explain(
                 run.result.analyze_error = _first_line(error)
     finally:
         try:
-            if own_transaction:
-                session.run("ROLLBACK")
-            else:
-                session.run(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-                session.run(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            session.script(*closing)
         except Exception as error:
             run.result.error = run.result.error or f"could not roll back: {_first_line(error)}"
     return run.result
@@ -224,6 +243,7 @@ class _Run:
         self.parameters = parameters
         self.result = Explained()
         self.analyzed: set[str] = set()
+        self.seqscan_is_off = False
 
     def plan(self, sql: str | None = None) -> dict[str, Any]:
         return _plan_of(self.session.run(sql or self.explain_sql, self.parameters))
@@ -235,29 +255,44 @@ class _Run:
             self.session.run("ANALYZE " + ", ".join(fresh))
             self.analyzed.update(fresh)
 
+    def start(self, opening: str, *, seqscan_off: bool) -> None:
+        pins = _PIN_SQL + (", " + _SEQSCAN_OFF if seqscan_off else "")
+        rows = self.session.script(opening, pins)
+        self.result.server_major = int(rows[0][_VERSION_COLUMN]) // 10000
+        self.seqscan_is_off = seqscan_off
+
+    def set_seqscan(self, enabled: bool) -> None:
+        if self.seqscan_is_off == enabled:
+            self.session.run(_SEQSCAN_ON_SQL if enabled else "SELECT " + _SEQSCAN_OFF)
+            self.seqscan_is_off = not enabled
+
     def explain(self, analyze_tables: bool, seqscan_off: bool) -> None:
         result = self.result
-        result.server_major = int(self.session.run(_PIN_SQL)[0][-1]) // 10000
-        result.plan = self.plan()
-        if analyze_tables:
-            self.analyze(relations_in(result.plan))
+        if analyze_tables or not seqscan_off:
             result.plan = self.plan()
+            if analyze_tables:
+                self.analyze(relations_in(result.plan))
+                result.plan = self.plan()
         if not seqscan_off:
             return
-        self.session.run(_SEQSCAN_OFF_SQL)
+        self.set_seqscan(False)
         result.seqscan_off_plan = self.plan()
         if not list(unavoidable_scans(result.seqscan_off_plan)):
             return
         self.analyze(relations_in(result.seqscan_off_plan))  # judge on real row counts
         result.seqscan_off_plan = self.plan()
         result.scans = list(unavoidable_scans(result.seqscan_off_plan))
+        if result.scans and result.plan is None:  # the sort keys of the plan that runs
+            self.set_seqscan(True)
+            result.plan = self.plan()
+            self.set_seqscan(False)
         for scan in result.scans:
             result.index_checks.append(self.check_index(scan))
 
     def check_index(self, scan: UnavoidableScan) -> IndexCheck:
         """Create the candidate index in a nested savepoint and explain again."""
         assert self.result.seqscan_off_plan is not None and self.result.plan is not None
-        candidate = candidate_for(scan.table, scan.alias, scan.condition, self.result.plan)
+        candidate = candidate_for(scan, self.result.plan)
         check = IndexCheck(scan, candidate, plan_before=self.result.seqscan_off_plan)
         table = _literal(quote(scan.table))
         rows = self.session.run(f"SELECT reltuples FROM pg_class WHERE oid = {table}::regclass")

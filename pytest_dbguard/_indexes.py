@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._conditions import index_columns, sort_columns
+from ._seqscan import UnavoidableScan
 
 _MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names
 _PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
@@ -67,11 +68,11 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def candidate_for(table: str, alias: str, condition: str, plan: dict[str, Any]) -> Candidate | None:
-    """The index that could serve ``condition`` on ``table``, or None when no plain column
-    of the table is compared in a way a B-tree serves."""
-    qualifiers = {table, alias}
-    equality, ranges = index_columns(condition, qualifiers)
+def candidate_for(scan: UnavoidableScan, plan: dict[str, Any]) -> Candidate | None:
+    """The index that could serve the scan's condition, or None when no plain column of the
+    table is compared in a way a B-tree serves."""
+    table, qualifiers = scan.table, {scan.table, scan.alias}
+    equality, ranges = index_columns(scan.condition, qualifiers, qualified_only=scan.qualified_only)
     if not equality and not ranges:
         return None
     columns = list(dict.fromkeys([*equality, *ranges]))

@@ -35,6 +35,7 @@ class UnavoidableScan:
     condition_kind: str  # "Filter", "Hash Cond", "Join Filter", ...
     condition: str  # as EXPLAIN prints it: may hold parameter values, never stored as is
     columns: tuple[str, ...]
+    qualified_only: bool = False  # a join condition: bare column names are the other table's
 
 
 def _disabled(node: dict[str, Any]) -> bool:
@@ -84,11 +85,21 @@ def _judge(node: dict[str, Any], ancestors: list[dict[str, Any]]) -> Unavoidable
     others = [child for child in join.get("Plans", ()) if child is not branch]
     if not any(_restricted(child) for child in others):
         return None  # both sides read in full: a report-style join, by design
-    for key in ("Hash Cond", "Merge Cond", "Join Filter"):
-        condition = join.get(key)
-        if condition and columns_of(condition, {alias}):
-            return _finding(table, alias, "Seq Scan", key, condition, {alias})
+    # The join condition: on the join itself, or pushed into the other side as a
+    # parameterized lookup (a nested loop's inner Index Cond: "(id = items.user_id)").
+    for holder in [join, *(node for child in others for node in _subtree(child))]:
+        for key in ("Hash Cond", "Merge Cond", "Join Filter", "Index Cond", "Recheck Cond"):
+            condition = holder.get(key)
+            if condition and columns_of(condition, {alias}, qualified_only=True):
+                return _finding(table, alias, "Seq Scan", key, condition, {alias}, join=True)
     return None
+
+
+def _subtree(node: dict[str, Any]) -> list[dict[str, Any]]:
+    nodes = [node]
+    for child in node.get("Plans", ()):
+        nodes += _subtree(child)
+    return nodes
 
 
 def _enclosing_join(
@@ -107,8 +118,14 @@ def _enclosing_join(
 
 
 def _finding(
-    table: str, alias: str, scan: str, kind: str, condition: str, qualifiers: set[str]
+    table: str,
+    alias: str,
+    scan: str,
+    kind: str,
+    condition: str,
+    qualifiers: set[str],
+    *,
+    join: bool = False,
 ) -> UnavoidableScan:
-    return UnavoidableScan(
-        table, alias, scan, kind, condition, tuple(columns_of(condition, qualifiers))
-    )
+    columns = tuple(columns_of(condition, qualifiers, qualified_only=join))
+    return UnavoidableScan(table, alias, scan, kind, condition, columns, join)

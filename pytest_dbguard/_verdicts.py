@@ -110,8 +110,8 @@ def _fix_lines(table: str, suggestion: dict[str, Any] | None, rows: float) -> li
         ]
     before, after = suggestion["cost_before"], suggestion["cost_after"]
     lines = [
-        f"Fix, verified on this database (PostgreSQL plans a {suggestion['scan_after']} with "
-        f"it: rows read {rows:,.0f} -> {suggestion['rows_after']:,.0f}, estimated cost "
+        f"Fix, verified on this database (PostgreSQL plans {_article(suggestion['scan_after'])} "
+        f"with it: rows read {rows:,.0f} -> {suggestion['rows_after']:,.0f}, estimated cost "
         f"{before:.2f} -> {after:.2f}):",
         f"  {suggestion['create_sql']}",
     ]
@@ -121,6 +121,10 @@ def _fix_lines(table: str, suggestion: dict[str, Any] | None, rows: float) -> li
             "grows with the table, the index's with the rows it returns)"
         )
     return lines
+
+
+def _article(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
 def _seqscan_finding(statement: Statement, check: IndexCheck, condition: str, mode: str) -> Finding:

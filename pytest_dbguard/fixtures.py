@@ -103,8 +103,8 @@ class DBGuard:
             for statement in record.shapes()
             if budget.counts(statement)
         )
-        entries = record.entries(start, record.total)
-        finding = check_budget(budget, record, count, entries, self._settings.show_params)
+        runs = (start, record.total)
+        finding = check_budget(budget, record, count, runs, self._settings.show_params)
         if finding is not None:
             record.findings.append(finding)
             raise DBGuardFailure(finding.message)

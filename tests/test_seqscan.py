@@ -34,7 +34,9 @@ def test_tiny_tables_are_judged_by_their_indexes(plan_app: pytest.Pytester) -> N
             "*reads every row*",
             "  SELECT * FROM users WHERE status = ?",
             "  at test_queries.py:9 in test_filter_on_an_unindexed_column",
-            "Fix: an index on users that leads with status,",
+            "Fix, verified on this database (PostgreSQL plans an Index Scan with it: rows read 5 -> 1, estimated cost * -> *):",
+            "  CREATE INDEX CONCURRENTLY idx_users_status ON users (status);",
+            "  (on 5 rows reading the whole table is still cheaper; *)",
             '  or accept it: @pytest.mark.allow_seqscan("users")',
         ]
     )
@@ -102,7 +104,8 @@ def test_join_without_an_index_on_the_foreign_key(
         [
             "*_ test_items_of_one_user _*",
             "Unavoidable sequential scan: no index serves items (user_id)",
-            "  Seq Scan on items for * Cond: (items.user_id = users.id)",
+            "  Seq Scan on items for * Cond: (*items.user_id*)",
+            "*CREATE INDEX CONCURRENTLY idx_items_user_id ON items (user_id);",
         ]
     )
 
