@@ -6,20 +6,22 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import asyncpg  # noqa: F401  (see below)
+import hypothesis.internal.observability  # noqa: F401
 import pytest
 import sqlalchemy.dialects.postgresql.asyncpg
 import sqlalchemy.dialects.postgresql.psycopg
 import sqlalchemy.dialects.sqlite.pysqlite
 import sqlalchemy.ext.asyncio
-import sqlalchemy.orm
+import sqlalchemy.orm  # noqa: F401
 from sqlalchemy.util import preloaded
 
-# pytester's in-process runs drop the modules a run imported. SQLAlchemy does not survive
-# being imported twice in one process, and re-importing hypothesis costs a second a run, so
-# everything they may import is imported up front.
+# pytester's in-process runs drop the modules a run imported. SQLAlchemy and asyncpg (a C
+# extension) do not survive being imported twice in one process: a second import of asyncpg
+# crashes the interpreter. Re-importing hypothesis (its pytest plugin imports it in every run)
+# costs a second a run. So everything they may import is imported here, once.
 for _package in ("sqlalchemy.orm", "sqlalchemy.engine", "sqlalchemy.sql", "sqlalchemy.ext"):
     preloaded.import_prefix(_package)
-del sqlalchemy
 
 INNER_URL = "DBGUARD_INNER_URL"
 
