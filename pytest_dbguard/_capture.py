@@ -123,6 +123,7 @@ class Record:
         self.log: list[tuple[Statement, str, CallSite | None, bool, Any, str]] = []
         self.findings: list[Finding] = []
         self.snapshot_write: Any = None  # a _verdicts.SnapshotWrite, sent to the controller
+        self.plans_skipped_on: int | None = None  # a PostgreSQL version snapshots do not record
         self.lazy_loads: dict[tuple[str, CallSite | None], LazyLoads] = {}
         self.nplusone_allowed: list[list[int]] = []  # [first seq, end seq] of allowance blocks
         self.explain_seqscan = False  # EXPLAIN each new shape with enable_seqscan = off
@@ -265,7 +266,10 @@ class Capture:
                 explain_analyze=record.explain_analyze,
             )
         except Exception as error:  # never let the plugin's EXPLAIN break the user's test
-            statement.explained = Explained(error=f"{type(error).__name__}: {error}")
+            statement.explained = Explained(
+                error=f"internal error in pytest-dbguard, please report it: "
+                f"{type(error).__name__}: {error}"
+            )
 
     def _on_begin(self, conn: Connection) -> None:
         self._on_cursor_execute(conn, None, "BEGIN", (), None, False)

@@ -67,9 +67,7 @@ def compare(stored: Snapshot | None, current: Snapshot, tolerance: float, path: 
     differences = DeepDiff(_structure(stored), _structure(current))
     if differences:
         verdict.changed = True
-        verdict.failures.append(
-            ("plan_change", _changed_message(stored, current, path, len(differences)))
-        )
+        verdict.failures.append(("plan_change", _changed_message(stored, current, path)))
         return verdict
     for number, (old, new) in enumerate(
         zip(stored.statements, current.statements, strict=True), start=1
@@ -95,7 +93,7 @@ def compare(stored: Snapshot | None, current: Snapshot, tolerance: float, path: 
     return verdict
 
 
-def _changed_message(stored: Snapshot, current: Snapshot, path: str, count: int) -> str:
+def _changed_message(stored: Snapshot, current: Snapshot, path: str) -> str:
     diff = list(
         difflib.unified_diff(
             _text_without_figures(stored),
@@ -109,10 +107,9 @@ def _changed_message(stored: Snapshot, current: Snapshot, path: str, count: int)
     if len(diff) > _MAX_DIFF_LINES:
         hidden = len(diff) - _MAX_DIFF_LINES
         diff = [*diff[:_MAX_DIFF_LINES], f"... {hidden} more diff lines"]
-    changes = "1 change" if count == 1 else f"{count} kinds of change"
     return "\n".join(
         [
-            f"Plans changed ({changes}) against {path}:",
+            f"Plans changed against {path}",
             *diff,
             "If the new plans are intended, accept them with --dbguard-update.",
         ]

@@ -37,6 +37,10 @@ class UnavoidableScan:
     columns: tuple[str, ...]
     qualified_only: bool = False  # a join condition: bare column names are the other table's
 
+    @property
+    def full_index_walk(self) -> bool:
+        return self.scan != "Seq Scan"
+
 
 def _disabled(node: dict[str, Any]) -> bool:
     if "Disabled" in node:

@@ -58,6 +58,12 @@ _OPTIONS = (
         flag=True,
     ),
     _Option(
+        "plans_postgresql",
+        "The PostgreSQL major version the plan snapshots record; on other versions plans "
+        "are not checked (for suites run against several versions).",
+        "",
+    ),
+    _Option(
         "cost_tolerance",
         "Allowed relative growth of a plan's estimated total cost (default 0.2 = 20%%).",
         "0.2",
@@ -167,6 +173,7 @@ class Settings:
     plans: bool
     update: bool
     cost_tolerance: float
+    plans_postgresql: int | None
     nplusone_threshold: int
     duplicates: str
     max_queries: int | None
@@ -204,6 +211,10 @@ def _integer(name: str, value: Any, minimum: int) -> int:
             f"{_where(name)}: {value!r} is not a whole number of at least {minimum}"
         )
     return int(text)
+
+
+def _optional_integer(name: str, value: Any) -> int | None:
+    return _integer(name, value, 0) if str(value).strip() else None
 
 
 def _fraction(name: str, value: Any) -> float:
@@ -253,7 +264,7 @@ def parse_kinds(where: str, value: Any) -> frozenset[str]:
 
 def read_settings(config: pytest.Config) -> Settings:
     read: Callable[[str], Any] = lambda name: _raw(config, name)  # noqa: E731
-    budget = str(read("max_queries")).strip()
+    budget = str(read("max_queries"))
     return Settings(
         nplusone=_choice("nplusone", read("nplusone"), MODES),
         seqscan=_choice("seqscan", read("seqscan"), MODES),
@@ -261,9 +272,10 @@ def read_settings(config: pytest.Config) -> Settings:
         plans=_boolean("plans", read("plans")),
         update=_boolean("update", read("update")),
         cost_tolerance=_fraction("cost_tolerance", read("cost_tolerance")),
+        plans_postgresql=_optional_integer("plans_postgresql", read("plans_postgresql")),
         nplusone_threshold=_integer("nplusone_threshold", read("nplusone_threshold"), 2),
         duplicates=_choice("duplicates", read("duplicates"), MODES),
-        max_queries=_integer("max_queries", budget, 0) if budget else None,
+        max_queries=_optional_integer("max_queries", budget),
         count_kinds=parse_kinds(_where("count_kinds"), _words(read("count_kinds"))),
         count_setup=_boolean("count_setup", read("count_setup")),
         show_params=_boolean("show_params", read("show_params")),

@@ -32,18 +32,23 @@ class StoreResult:
 class SnapshotStore:
     def __init__(self, rootdir: Path) -> None:
         self.rootdir = rootdir
-        self.collected: dict[str, set[str]] = defaultdict(set)  # module -> snapshot file names
+        self.collected: dict[str, set[str]] = defaultdict(set)  # module -> expected snapshots
         self.incomplete: set[str] = set()  # modules not collected in full
         self.writes: dict[str, str | None] = {}  # path relative to rootdir -> text (None: remove)
 
-    def add_collected(self, nodeids: Iterable[str]) -> None:
-        for nodeid in nodeids:
-            self.collected[module_of(nodeid)].add(snapshot_name(nodeid))
+    def add_collected(self, items: Iterable[tuple[str, bool]]) -> None:
+        """Collected node ids, each with whether its plans are checked (has a snapshot)."""
+        for nodeid, checks_plans in items:
+            names = self.collected[module_of(nodeid)]
+            if checks_plans:
+                names.add(snapshot_name(nodeid))
 
     def mark_incomplete(self, nodeids: Iterable[str]) -> None:
         self.incomplete.update(module_of(nodeid) for nodeid in nodeids)
 
-    def finish(self, update: bool) -> StoreResult:
+    def finish(self, *, update: bool, orphans: bool) -> StoreResult:
+        """Write the snapshots; with ``orphans``, find (and with ``update`` remove) snapshot
+        files whose tests no longer check plans."""
         result = StoreResult()
         for relative, text in sorted(self.writes.items()):
             path = self.rootdir / relative
@@ -56,7 +61,7 @@ class SnapshotStore:
                     result.removed.append(relative)
             except OSError as error:
                 result.errors.append(f"{relative}: cannot write the snapshot: {error}")
-        for relative in self._orphans():
+        for relative in self._orphans() if orphans else []:
             if not update:
                 result.orphans.append(relative)
                 continue

@@ -43,6 +43,14 @@ class Summary:
             lines.append("Findings: " + ", ".join(parts))
         else:
             lines.append("Findings: none")
+        skipped = Counter(
+            test["plans_skipped_on"] for test in self.tests.values() if test.get("plans_skipped_on")
+        )
+        for major, count in sorted(skipped.items()):
+            lines.append(
+                f"Plans of {_plural(count, 'test')} not checked: the snapshots record another "
+                f"PostgreSQL than {major} (dbguard_plans_postgresql)"
+            )
         if verbose:
             for nodeid, test in sorted(self.tests.items()):
                 expected = " (xfailed)" if test.get("outcome") == "xfailed" else ""

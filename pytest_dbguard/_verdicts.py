@@ -214,10 +214,14 @@ def check_plans(
     rootdir: Path,
     tolerance: float,
     update: bool,
+    only_major: int | None,
 ) -> tuple[list[Finding], SnapshotWrite | None]:
     path = snapshot_dir(module_path) / snapshot_name(nodeid)
     display = os.path.relpath(path, rootdir).replace(os.sep, "/")
     current = current_snapshot(record, nodeid)
+    if only_major is not None and current.statements and current.server_major != only_major:
+        record.plans_skipped_on = current.server_major
+        return [], None
     try:
         stored = read_snapshot(path, display)
     except SnapshotError as error:

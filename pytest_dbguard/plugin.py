@@ -65,8 +65,7 @@ def _spec(item: pytest.Item) -> TestSpec:
 
 
 def _checks_plans(item: pytest.Item) -> bool:
-    settings = item.config.stash[_SETTINGS]
-    return settings.plans or settings.update or _spec(item).snapshot_plans
+    return item.config.stash[_SETTINGS].plans or _spec(item).snapshot_plans
 
 
 @pytest.fixture
@@ -134,6 +133,7 @@ def _judge(item: pytest.Item, record: Record) -> None:
             item.config.rootpath,
             settings.cost_tolerance,
             settings.update,
+            settings.plans_postgresql,
         )
         findings += plan_findings
         record.snapshot_write = write
@@ -181,9 +181,8 @@ def _payload(item: pytest.Item, record: Record) -> dict[str, object]:
             for statement in record.shapes()
             if statement.shape.kind in counted_kinds
         ),
-        "findings": [
-            {"kind": f.kind, "verdict": f.verdict, "summary": f.summary} for f in record.findings
-        ],
+        "findings": [finding.as_dict() for finding in record.findings],
+        "plans_skipped_on": record.plans_skipped_on,
     }
 
 
@@ -199,7 +198,7 @@ class _Reporting:
         self.store.mark_incomplete(_node_id_arguments(config))
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.store.add_collected(item.nodeid for item in session.items)
+        self.store.add_collected((item.nodeid, _checks_plans(item)) for item in session.items)
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.store.mark_incomplete(item.nodeid for item in items)
@@ -217,7 +216,10 @@ class _Reporting:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
             return  # the controller writes
-        self.result = self.store.finish(self.config.stash[_SETTINGS].update)
+        settings = self.config.stash[_SETTINGS]
+        self.result = self.store.finish(
+            update=settings.update, orphans=settings.update or settings.plans
+        )
         if self.result.errors and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

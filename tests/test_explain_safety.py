@@ -90,7 +90,7 @@ def test_failing_explain_leaves_the_transaction_usable(plan_app: pytest.Pytester
                 assert conn.execute(text("SELECT status FROM users WHERE id = 1")).scalar() == "new"
         """
     )
-    result = plan_app.runpytest("--dbguard-update")
+    result = plan_app.runpytest("--dbguard-plans", "--dbguard-update")
     result.assert_outcomes(passed=1, warnings=5)  # every statement's EXPLAIN failed; each ran
     result.stdout.fnmatch_lines(
         [

@@ -48,7 +48,7 @@ def test_lifecycle_missing_update_pass_change_update(
         ]
     )
 
-    updated = plan_app.runpytest("--dbguard-update")
+    updated = plan_app.runpytest("--dbguard-plans", "--dbguard-update")
     updated.assert_outcomes(passed=3)
     updated.stdout.fnmatch_lines(
         [
@@ -67,7 +67,7 @@ def test_lifecycle_missing_update_pass_change_update(
     assert str(plan_app.path) not in text and "'2'" not in text
 
     plan_app.runpytest("--dbguard-plans").assert_outcomes(passed=3)
-    again = plan_app.runpytest("--dbguard-update")
+    again = plan_app.runpytest("--dbguard-plans", "--dbguard-update")
     again.assert_outcomes(passed=3)
     again.stdout.no_fnmatch_line("*wrote*")
     assert snapshot_files(plan_app.path) == first
@@ -77,7 +77,7 @@ def test_lifecycle_missing_update_pass_change_update(
     changed.assert_outcomes(failed=3)
     changed.stdout.fnmatch_lines(
         [
-            "Plans changed (* change*) against __dbguard__/test_list/test_items_of_a_user.plan:",
+            "Plans changed against __dbguard__/test_list/test_items_of_a_user.plan",
             "--- __dbguard__/test_list/test_items_of_a_user.plan (snapshot)",
             "+++ this run",
             "@@ *",
@@ -93,7 +93,9 @@ def test_lifecycle_missing_update_pass_change_update(
             "If the new plans are intended, accept them with --dbguard-update.",
         ]
     )
-    plan_app.runpytest("--dbguard-update", "--dbguard-seqscan=off").assert_outcomes(passed=3)
+    plan_app.runpytest(
+        "--dbguard-plans", "--dbguard-update", "--dbguard-seqscan=off"
+    ).assert_outcomes(passed=3)
     plan_app.runpytest("--dbguard-plans", "--dbguard-seqscan=off").assert_outcomes(passed=3)
     assert (
         "Seq Scan on items"
@@ -114,7 +116,7 @@ def test_cost_regression_fails_and_improvement_notes(
         """
     )
     monkeypatch.setenv("DBGUARD_USERS", "100")
-    plan_app.runpytest("--dbguard-update").assert_outcomes(passed=1)
+    plan_app.runpytest("--dbguard-plans", "--dbguard-update").assert_outcomes(passed=1)
     monkeypatch.setenv("DBGUARD_USERS", "1000")
     grown = plan_app.runpytest("--dbguard-plans")
     grown.assert_outcomes(failed=1)
@@ -138,7 +140,7 @@ def test_cost_regression_fails_and_improvement_notes(
 
 def test_snapshot_from_another_postgresql_version(plan_app: pytest.Pytester) -> None:
     plan_app.makepyfile(test_list=LIST_ITEMS)
-    plan_app.runpytest("--dbguard-update").assert_outcomes(passed=3)
+    plan_app.runpytest("--dbguard-plans", "--dbguard-update").assert_outcomes(passed=3)
     path = plan_app.path / "__dbguard__/test_list/test_items_of_a_user.plan"
     path.write_text(path.read_text().replace("# postgresql: ", "# postgresql: 9", 1))
     result = plan_app.runpytest("--dbguard-plans")
@@ -181,7 +183,7 @@ def test_broken_snapshots_name_the_file_and_line(
     plan_app: pytest.Pytester, edit: object, message: str
 ) -> None:
     plan_app.makepyfile(test_list=LIST_ITEMS)
-    plan_app.runpytest("--dbguard-update").assert_outcomes(passed=3)
+    plan_app.runpytest("--dbguard-plans", "--dbguard-update").assert_outcomes(passed=3)
     path = plan_app.path / "__dbguard__/test_list/test_items_of_a_user.plan"
     original = path.read_text()
     broken = edit(original)  # type: ignore[operator]
@@ -191,7 +193,7 @@ def test_broken_snapshots_name_the_file_and_line(
     result.stdout.fnmatch_lines([message])
     result.stdout.no_fnmatch_line("*Traceback*")
     assert path.read_text() == broken  # a check never rewrites a file
-    plan_app.runpytest("--dbguard-update").assert_outcomes(passed=3)
+    plan_app.runpytest("--dbguard-plans", "--dbguard-update").assert_outcomes(passed=3)
     assert path.read_text() == original
 
 
@@ -199,13 +201,15 @@ def test_orphans_are_removed_only_from_modules_that_ran_completely(
     plan_app: pytest.Pytester,
 ) -> None:
     plan_app.makepyfile(test_list=LIST_ITEMS)
-    plan_app.runpytest("--dbguard-update").assert_outcomes(passed=3)
+    plan_app.runpytest("--dbguard-plans", "--dbguard-update").assert_outcomes(passed=3)
     plan_app.makepyfile(test_list=LIST_ITEMS.replace("test_items_of_a_user", "test_renamed"))
     old = plan_app.path / "__dbguard__/test_list/test_items_of_a_user.plan"
 
-    selected = plan_app.runpytest("--dbguard-update", "-k", "renamed")
+    selected = plan_app.runpytest("--dbguard-plans", "--dbguard-update", "-k", "renamed")
     selected.assert_outcomes(passed=1, deselected=2)
-    node_id = plan_app.runpytest("--dbguard-update", "test_list.py::test_renamed")
+    node_id = plan_app.runpytest(
+        "--dbguard-plans", "--dbguard-update", "test_list.py::test_renamed"
+    )
     node_id.assert_outcomes(passed=1)
     assert old.exists()
 
@@ -218,7 +222,7 @@ def test_orphans_are_removed_only_from_modules_that_ran_completely(
         ]
     )
     assert old.exists()
-    removed = plan_app.runpytest("--dbguard-update")
+    removed = plan_app.runpytest("--dbguard-plans", "--dbguard-update")
     removed.assert_outcomes(passed=3)
     removed.stdout.fnmatch_lines(
         [
@@ -254,7 +258,7 @@ def test_marker_and_ini_option_turn_snapshots_on(plan_app: pytest.Pytester) -> N
 
 def test_a_failed_write_keeps_the_previous_file(plan_app: pytest.Pytester) -> None:
     plan_app.makepyfile(test_list=LIST_ITEMS)
-    plan_app.runpytest("--dbguard-update").assert_outcomes(passed=3)
+    plan_app.runpytest("--dbguard-plans", "--dbguard-update").assert_outcomes(passed=3)
     before = snapshot_files(plan_app.path)
     plan_app.makepyfile(
         test_list=LIST_ITEMS.replace("WHERE id = :u", "WHERE id = :u AND email <> ''"),
@@ -266,7 +270,7 @@ def test_a_failed_write_keeps_the_previous_file(plan_app: pytest.Pytester) -> No
         + "def _full_disk(descriptor):\n    raise OSError(28, 'No space left on device')\n\n"
         + "_snapshot.os = type('os', (), {**vars(os), 'fsync': staticmethod(_full_disk)})\n"
     )
-    result = plan_app.runpytest("--dbguard-update")
+    result = plan_app.runpytest("--dbguard-plans", "--dbguard-update")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
@@ -283,10 +287,59 @@ def test_snapshots_are_identical_on_two_fresh_databases(
     plan_app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, second_database_url: str
 ) -> None:
     plan_app.makepyfile(test_list=LIST_ITEMS)
-    plan_app.runpytest("--dbguard-update").assert_outcomes(passed=3)
+    plan_app.runpytest("--dbguard-plans", "--dbguard-update").assert_outcomes(passed=3)
     first = snapshot_files(plan_app.path)
     for path in (plan_app.path / "__dbguard__").rglob("*.plan"):
         path.unlink()
     monkeypatch.setenv("DBGUARD_INNER_URL", second_database_url)
-    plan_app.runpytest("--dbguard-update", "-p", "no:randomly").assert_outcomes(passed=3)
+    plan_app.runpytest("--dbguard-plans", "--dbguard-update", "-p", "no:randomly").assert_outcomes(
+        passed=3
+    )
     assert snapshot_files(plan_app.path) == first
+
+
+def test_plans_are_checked_only_on_the_recorded_postgresql_version(
+    plan_app: pytest.Pytester,
+) -> None:
+    plan_app.makepyfile(test_list=LIST_ITEMS)
+    plan_app.runpytest("--dbguard-plans", "--dbguard-update").assert_outcomes(passed=3)
+    path = plan_app.path / "__dbguard__/test_list/test_items_of_a_user.plan"
+    major = path.read_text().split("# postgresql: ")[1].split("\n")[0]
+    path.write_text(path.read_text().replace(f"# postgresql: {major}", "# postgresql: 9"))
+    plan_app.runpytest("--dbguard-plans").assert_outcomes(passed=2, failed=1)
+    elsewhere = plan_app.runpytest("--dbguard-plans", "--dbguard-plans-postgresql=9")
+    elsewhere.assert_outcomes(passed=3)
+    elsewhere.stdout.fnmatch_lines(
+        [f"Plans of 3 tests not checked: the snapshots record another PostgreSQL than {major}*"]
+    )
+
+
+def test_update_writes_only_for_tests_that_check_plans(plan_app: pytest.Pytester) -> None:
+    plan_app.makepyfile(
+        test_some="""
+        import pytest
+        from sqlalchemy import text
+
+        @pytest.mark.snapshot_plans
+        def test_checked(engine):
+            with engine.connect() as conn:
+                conn.execute(text("SELECT * FROM users WHERE id = 1")).all()
+
+        def test_unchecked(engine):
+            with engine.connect() as conn:
+                conn.execute(text("SELECT * FROM users WHERE id = 2")).all()
+        """
+    )
+    result = plan_app.runpytest("--dbguard-update")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["dbguard: wrote 1 plan snapshot(s):", "  __dbguard__/test_some/test_checked.plan"]
+    )
+    plain = plan_app.runpytest()
+    plain.assert_outcomes(passed=2)
+    plain.stdout.no_fnmatch_line("*orphan*")
+    (plan_app.path / "__dbguard__/test_some/test_unchecked.plan").write_text("stale")
+    cleaned = plan_app.runpytest("--dbguard-update")
+    cleaned.stdout.fnmatch_lines(
+        ["dbguard: removed 1 plan snapshot(s):", "  __dbguard__/test_some/test_unchecked.plan"]
+    )
