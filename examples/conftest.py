@@ -5,6 +5,9 @@ analysts, research items and prompts.
 throwaway PostgreSQL 18, or the server named by DBGUARD_TEST_DATABASE_URL. Everything these
 fixtures run happens during test *setup*, which pytest-dbguard does not count: a test's budget
 is about the code under test, not about building its data.
+
+The golden plan snapshots in ``__dbguard__/`` were taken on PostgreSQL 18: pytest.ini says so
+(``dbguard_plans_postgresql = 18``), and on another major version their plans are not checked.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ call sites work unchanged. The tests are plain sync tests that run the async cod
 from __future__ import annotations
 
 import pytest
-from pytest_dbguard import DBGuard, num_queries
+from pytest_dbguard import DBGuard, DBGuardFailure, num_queries
 
 from research_app import async_services
 
@@ -22,7 +22,7 @@ def test_async_digest_with_selectinload(run_async) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    raises=pytest.fail.Exception,
+    raises=DBGuardFailure,
     reason="pytest-dbguard: N+1 — ResearchItem.prompts awaited once per item; fix: selectinload",
 )
 def test_async_digest_lazy_loads_prompts_per_item(run_async) -> None:

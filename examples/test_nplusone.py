@@ -11,7 +11,7 @@ Each ``xfail`` demonstration is followed by its fix, which passes. Run
 from __future__ import annotations
 
 import pytest
-from pytest_dbguard import DBGuard, num_queries
+from pytest_dbguard import DBGuard, DBGuardFailure, num_queries
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ from research_app import services
 
 @pytest.mark.xfail(
     strict=True,
-    raises=pytest.fail.Exception,
+    raises=DBGuardFailure,
     reason="pytest-dbguard: N+1 — ResearchItem.prompts lazy-loaded once per item; "
     "fix: selectinload",
 )
@@ -38,7 +38,7 @@ def test_digest_with_selectinload(session: Session) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    raises=pytest.fail.Exception,
+    raises=DBGuardFailure,
     reason="pytest-dbguard: N+1 — ResearchItem.owner lazy-loaded once per owner; fix: joinedload",
 )
 def test_cards_lazy_load_owners(session: Session) -> None:
@@ -47,15 +47,20 @@ def test_cards_lazy_load_owners(session: Session) -> None:
 
 
 @num_queries(1)
+@pytest.mark.snapshot_plans
 def test_cards_with_joinedload(session: Session) -> None:
-    """The fix: ``joinedload`` brings the owners in the same query (a LEFT OUTER JOIN)."""
+    """The fix: ``joinedload`` brings the owners in the same query (a LEFT OUTER JOIN).
+
+    ``snapshot_plans``: the plan of that query is also checked against its golden file,
+    ``__dbguard__/test_nplusone/test_cards_with_joinedload.plan`` (a changed join or a lost
+    index shows there as a diff: see test_indexes_and_plans.py)."""
     cards = services.item_cards(session, "auto")
     assert cards[0] == "Windshield claims after road salt (Ada)"
 
 
 @pytest.mark.xfail(
     strict=True,
-    raises=pytest.fail.Exception,
+    raises=DBGuardFailure,
     reason="pytest-dbguard: N+1 — the same COUNT query once per item, from one line; "
     "fix: one GROUP BY query",
 )

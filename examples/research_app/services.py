@@ -10,6 +10,9 @@ items of a line, with owners      ``item_cards_lazy``                         ``
 prompt counts per item            ``prompt_counts_per_item``                  ``prompt_counts``
 an analyst's items, with team     ``export_rows_repeated_lookup``             ``export_rows``
 ================================  ==========================================  ===================
+
+And one query no index can serve: ``review_queue`` filters on ``research_items.status``, which
+has no index (``analyst_review_queue`` narrows the rows through the indexed ``owner_id`` first).
 """
 
 from __future__ import annotations
@@ -131,6 +134,33 @@ def review_queue(session: Session) -> list[ResearchItem]:
             .order_by(ResearchItem.created_at, ResearchItem.id)
         )
     )
+
+
+def analyst_review_queue(session: Session, owner_id: int) -> list[ResearchItem]:
+    """One analyst's items waiting for review. The same status filter, but ``owner_id`` is
+    indexed: the index finds the analyst's few rows, the status filter only checks those."""
+    return list(
+        session.scalars(
+            select(ResearchItem)
+            .where(ResearchItem.owner_id == owner_id, ResearchItem.status == "in_review")
+            .order_by(ResearchItem.created_at, ResearchItem.id)
+        )
+    )
+
+
+# -- prompts of one line of business (a join) ---------------------------------------------------
+
+
+def prompts_for_line(session: Session, line_of_business: str) -> list[tuple[str, str]]:
+    """The prompts run for one line of business: research items joined to their prompts on
+    ``prompts.research_item_id``, an indexed foreign key."""
+    rows = session.execute(
+        select(ResearchItem.title, Prompt.model)
+        .join(ResearchItem.prompts)
+        .where(ResearchItem.line_of_business == line_of_business)
+        .order_by(Prompt.id)
+    )
+    return [(title, model) for title, model in rows]
 
 
 # -- writes -------------------------------------------------------------------------------------
