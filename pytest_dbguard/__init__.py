@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 
 from ._callsite import CallSite
 from ._findings import DBGuardFailure, DBGuardWarning
+from ._schema import SchemaFinding
 from .fixtures import DBGuard, Query
 
+#: The JSON Schema of the report that --dbguard-json writes.
+REPORT_SCHEMA = Path(__file__).with_name("report.schema.json")
+
 __all__ = [
+    "REPORT_SCHEMA",
     "CallSite",
     "DBGuard",
     "DBGuardFailure",
     "DBGuardWarning",
     "Query",
+    "SchemaFinding",
     "max_queries",
     "num_queries",
 ]

@@ -124,6 +124,7 @@ class Record:
         self.findings: list[Finding] = []
         self.snapshot_write: Any = None  # a _verdicts.SnapshotWrite, sent to the controller
         self.plans_skipped_on: int | None = None  # a PostgreSQL version snapshots do not record
+        self.schema_findings: list[Any] = []  # _schema.SchemaFinding, once per session
         self.lazy_loads: dict[tuple[str, CallSite | None], LazyLoads] = {}
         self.nplusone_allowed: list[list[int]] = []  # [first seq, end seq] of allowance blocks
         self.explain_seqscan = False  # EXPLAIN each new shape with enable_seqscan = off

@@ -98,7 +98,7 @@ class Explained:
     analyze_error: str | None = None
 
 
-class _DriverSession:
+class DriverSession:
     """Runs SQL on a raw DBAPI connection: psycopg (sync, or async behind SQLAlchemy's
     adapter) with ``prepare=False``, any other driver through its DBAPI cursor."""
 
@@ -195,7 +195,7 @@ def explain(
         return Explained(error=f"the connection is not usable ({error})")
     if dbapi is None:
         return Explained(error="the connection is closed")
-    session = _DriverSession(dbapi)
+    session = DriverSession(dbapi)
     if session.failed_transaction():
         return Explained(error="the test's transaction is already aborted")
     if executemany and isinstance(parameters, (list, tuple)):
@@ -242,7 +242,7 @@ _LOCKING = re.compile(r"\bFOR\s+(?:UPDATE|NO\s+KEY\s+UPDATE|SHARE|KEY\s+SHARE)\b
 class _Run:
     """The steps of one EXPLAIN, inside the plugin's savepoint."""
 
-    def __init__(self, session: _DriverSession, explain_sql: str, parameters: Any) -> None:
+    def __init__(self, session: DriverSession, explain_sql: str, parameters: Any) -> None:
         self.session = session
         self.explain_sql = explain_sql
         self.parameters = parameters

@@ -17,6 +17,9 @@ from ._seqscan import UnavoidableScan
 
 _MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names
 _PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
+_PART = r'(?:[a-z_][a-z0-9_$]*|"(?:[^"]|"")+")'
+_FROM_CATALOG = re.compile(rf"^(?:{_PART}\.{_PART}|\"(?:[^\"]|\"\")+\")$")
+_NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9_]+")
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,8 @@ class Candidate:
 
     @property
     def name(self) -> str:
-        name = "idx_" + "_".join((self.table, *self.columns))
+        table = _NOT_IN_NAMES.sub("_", self.table.split(".")[-1]).strip("_").lower()
+        name = "idx_" + "_".join((table, *self.columns))
         if len(name) > _MAX_IDENTIFIER:
             digest = hashlib.sha1(name.encode()).hexdigest()[:8]
             name = name[: _MAX_IDENTIFIER - 9] + "_" + digest
@@ -63,7 +67,9 @@ class Candidate:
 
 
 def quote(identifier: str) -> str:
-    if _PLAIN_IDENTIFIER.match(identifier):
+    """A name as SQL needs it; one that comes from the catalog already quoted and qualified
+    (``regclass::text``: ``"Odd Table"``, ``archive.items``) is left as it is."""
+    if _PLAIN_IDENTIFIER.match(identifier) or _FROM_CATALOG.match(identifier):
         return identifier
     return '"' + identifier.replace('"', '""') + '"'
 

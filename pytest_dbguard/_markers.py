@@ -24,6 +24,8 @@ MARKERS = {
     "allow_nplusone": "allow_nplusone: this test may contain N+1 query patterns (pytest-dbguard)",
     "allow_seqscan": "allow_seqscan(*tables): unavoidable sequential scans on these tables are "
     "accepted in this test (pytest-dbguard)",
+    "allow_lint": "allow_lint(*names): these plan lints (correlated_subquery, cartesian_join, "
+    "sort_without_index) are accepted in this test (pytest-dbguard)",
     "snapshot_plans": "snapshot_plans: check this test's EXPLAIN plans against its golden "
     "snapshot, as --dbguard-plans does for every test (pytest-dbguard)",
 }
@@ -37,6 +39,7 @@ class TestSpec:
     allow_nplusone: bool
     allow_seqscan: frozenset[str]
     snapshot_plans: bool
+    allow_lints: frozenset[str] = frozenset()
 
 
 def _describe(mark: pytest.Mark) -> str:

@@ -105,6 +105,11 @@ class _Aliases:
         return re.sub(pattern, lambda match: self.names[match.group(1)], text)
 
 
+def normalize_condition(condition: str) -> str:
+    """A plan condition without parameter values or the casts drivers put on them."""
+    return _PARAMETER_CAST.sub("?", fingerprint(condition))
+
+
 def normalize(plan: dict[str, Any]) -> PlanNode:
     """Turn EXPLAIN (FORMAT JSON)'s ``Plan`` into a ``PlanNode`` tree."""
     aliases = _Aliases()
@@ -128,7 +133,7 @@ def _node(plan: dict[str, Any], aliases: _Aliases) -> PlanNode:
         if key in plan:
             value = aliases.apply(_text(plan[key]))
             if key in _CONDITIONS:
-                value = _PARAMETER_CAST.sub("?", fingerprint(value))
+                value = normalize_condition(value)
             properties[key] = value
     return PlanNode(
         node_type=plan["Node Type"],

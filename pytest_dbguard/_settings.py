@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from ._fingerprint import KINDS
+from ._lints import LINTS
 
 MODES = ("fail", "warn", "off")
 DEFAULT_COUNTED_KINDS = ("select", "insert", "update", "delete", "ddl", "other")
@@ -44,6 +45,43 @@ _OPTIONS = (
         "",
         cli=False,
         ini_type="args",
+    ),
+    _Option(
+        "lints",
+        "Plan lints (correlated subqueries, cartesian joins, sorts without an index): fail, "
+        "warn or off (default warn).",
+        "warn",
+    ),
+    _Option(
+        "lint_names",
+        "The plan lints to run (default: correlated_subquery cartesian_join sort_without_index).",
+        " ".join(LINTS),
+        cli=False,
+        ini_type="args",
+    ),
+    _Option(
+        "schema",
+        "Schema checks, once per session on the first PostgreSQL database the tests use "
+        "(unindexed foreign keys, tables without a primary key, redundant indexes): fail, "
+        "warn or off (default off).",
+        "off",
+    ),
+    _Option(
+        "report",
+        "Write a Markdown report of every finding to this file.",
+        "",
+    ),
+    _Option(
+        "json",
+        "Write the report's data as JSON to this file.",
+        "",
+    ),
+    _Option(
+        "analyze",
+        "Also EXPLAIN ANALYZE read-only statements, for actual times and rows in the reports "
+        "(never in snapshots; never for statements that write).",
+        "false",
+        flag=True,
     ),
     _Option(
         "plans",
@@ -174,6 +212,12 @@ class Settings:
     update: bool
     cost_tolerance: float
     plans_postgresql: int | None
+    lints: str
+    lint_names: frozenset[str]
+    schema: str
+    report: str
+    json: str
+    analyze: bool
     nplusone_threshold: int
     duplicates: str
     max_queries: int | None
@@ -262,6 +306,18 @@ def parse_kinds(where: str, value: Any) -> frozenset[str]:
     return names
 
 
+def parse_lints(where: str, names: Any) -> frozenset[str]:
+    """Validate plan lint names (from an option or an ``allow_lint`` marker)."""
+    found = frozenset(str(name) for name in names)
+    unknown = sorted(found - set(LINTS))
+    if unknown:
+        raise pytest.UsageError(
+            f"{where}: unknown plan lint {', '.join(map(repr, unknown))}; "
+            f"known lints: {', '.join(LINTS)}"
+        )
+    return found
+
+
 def read_settings(config: pytest.Config) -> Settings:
     read: Callable[[str], Any] = lambda name: _raw(config, name)  # noqa: E731
     budget = str(read("max_queries"))
@@ -273,6 +329,12 @@ def read_settings(config: pytest.Config) -> Settings:
         update=_boolean("update", read("update")),
         cost_tolerance=_fraction("cost_tolerance", read("cost_tolerance")),
         plans_postgresql=_optional_integer("plans_postgresql", read("plans_postgresql")),
+        lints=_choice("lints", read("lints"), MODES),
+        lint_names=parse_lints(_where("lint_names"), _words(read("lint_names"))),
+        schema=_choice("schema", read("schema"), MODES),
+        report=str(read("report")).strip(),
+        json=str(read("json")).strip(),
+        analyze=_boolean("analyze", read("analyze")),
         nplusone_threshold=_integer("nplusone_threshold", read("nplusone_threshold"), 2),
         duplicates=_choice("duplicates", read("duplicates"), MODES),
         max_queries=_optional_integer("max_queries", budget),

@@ -9,11 +9,14 @@ from typing import Any
 
 from ._capture import Record, Statement
 from ._compare import compare
+from ._conditions import sort_columns
 from ._explain import IndexCheck, real_cost, without_disable_costs
 from ._findings import Finding
 from ._fingerprint import fingerprint
 from ._format import display_sql, sites_text
-from ._plans import normalize, render
+from ._indexes import Candidate
+from ._lints import LintHit, lint_plans
+from ._plans import normalize, normalize_condition, render
 from ._snapshot import (
     Snapshot,
     SnapshotError,
@@ -54,7 +57,7 @@ def seqscan_findings(record: Record, allowed: frozenset[str], mode: str) -> list
         seen = set()
         for check in explained.index_checks:
             scan = check.scan
-            condition = fingerprint(scan.condition)  # never a parameter value in a message
+            condition = normalize_condition(scan.condition)  # never a parameter value
             if scan.table in allowed or (scan.table, condition) in seen:
                 continue
             seen.add((scan.table, condition))
@@ -242,3 +245,96 @@ def _write(display: str, current: Snapshot) -> SnapshotWrite:
 
 def _plan_finding(kind: str, verdict: str, message: str) -> Finding:
     return Finding(kind=kind, verdict=verdict, summary=message.splitlines()[0], message=message)
+
+
+_LINT_TEXT = {
+    "correlated_subquery": (
+        "Correlated subquery: {detail} runs once for each of ~{rows} rows",
+        "Fix: rewrite it as a JOIN with GROUP BY (or a LATERAL join): one pass instead of one "
+        "subquery per row, e.g. LEFT JOIN (SELECT key, count(*) FROM ... GROUP BY key) ON ...",
+    ),
+    "cartesian_join": (
+        "Cartesian product: {detail} has no join condition (~{rows} rows)",
+        "Fix: add the missing join condition (ON ... / WHERE a.key = b.key)",
+    ),
+    "sort_without_index": (
+        "Sort without an index: ORDER BY {detail} ... LIMIT reads and sorts all ~{rows} rows "
+        "of {table}",
+        "Fix: an index on {table} ({columns}) returns the rows already in order: {create_sql}",
+    ),
+}
+
+
+def lint_findings(
+    record: Record, enabled: frozenset[str], allowed: frozenset[str], mode: str
+) -> list[Finding]:
+    findings = []
+    for statement in record.shapes():
+        explained = statement.explained
+        if explained is None or explained.error:
+            continue
+        for hit in lint_plans(explained.plan, explained.seqscan_off_plan):
+            if hit.lint in enabled and hit.lint not in allowed:
+                findings.append(_lint_finding(statement, hit, mode))
+    return findings
+
+
+def _lint_finding(statement: Statement, hit: LintHit, mode: str) -> Finding:
+    detail = fingerprint(hit.detail)
+    columns = sort_columns([detail], {hit.table or ""}) if hit.lint == "sort_without_index" else []
+    candidate = Candidate(hit.table, tuple(columns)) if hit.table and columns else None
+    values = {
+        "detail": detail,
+        "rows": f"{hit.rows:,}",
+        "table": hit.table,
+        "columns": ", ".join(columns) or detail,
+        "create_sql": candidate.create_sql(concurrently=True) if candidate else "(on the sort key)",
+    }
+    diagnosis, fix = (text.format(**values) for text in _LINT_TEXT[hit.lint])
+    site = next(iter(statement.call_sites()), None)
+    message = "\n".join(
+        [
+            diagnosis,
+            f"  {display_sql(statement.shape.fingerprint)}",
+            f"  {sites_text([site])}",
+            fix,
+            f'  or accept it: @pytest.mark.allow_lint("{hit.lint}")',
+        ]
+    )
+    explained = statement.explained
+    plan = explained.plan or explained.seqscan_off_plan if explained else None
+    return Finding(
+        kind=hit.lint,
+        verdict=mode,
+        summary=diagnosis,
+        message=message,
+        details={
+            "lint": hit.lint,
+            "table": hit.table,
+            "detail": detail,
+            "rows": hit.rows,
+            "statement": statement.shape.fingerprint,
+            "call_site": str(site) if site else None,
+            "plan_before": _rendered(plan) if plan else [],
+            "cost_before": real_cost(plan) if plan else None,
+            "recommendation": fix.removeprefix("Fix: "),
+            "create_sql": candidate.create_sql(concurrently=True) if candidate else None,
+            "alembic": candidate.alembic() if candidate else None,
+            "analyze": analyze_summary(explained.analyzed_plan if explained else None),
+        },
+        site=site,
+    )
+
+
+def attach_plans(record: Record, findings: list[Finding]) -> None:
+    """Give findings about a statement (N+1, duplicates) its plan, for the report."""
+    for finding in findings:
+        details = finding.details
+        if "plan_before" in details or not details.get("statement"):
+            continue
+        statement = record.by_shape.get(details["statement"])
+        explained = statement.explained if statement else None
+        plan = (explained.plan or explained.seqscan_off_plan) if explained else None
+        if plan is not None:
+            details["plan_before"] = _rendered(plan)
+            details["cost_before"] = real_cost(plan)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,8 +12,9 @@ from typing import Any
 from ._budget import Budget, check_budget
 from ._callsite import CallSite
 from ._capture import LogEntry, Record
-from ._findings import DBGuardFailure
+from ._findings import DBGuardFailure, DBGuardWarning
 from ._markers import budget_from_arguments
+from ._schema import SchemaFinding, check_engine
 from ._settings import Settings
 
 
@@ -67,6 +69,23 @@ class DBGuard:
         """Fail the test unless the block runs exactly ``n`` counted statements."""
         with self._budget_block("num_queries", n, kinds, match):
             yield self
+
+    def check_schema(self, engine: Engine, *, mode: str = "fail") -> list[SchemaFinding]:
+        """Check one engine's schema now: unindexed foreign keys, tables without a primary
+        key, redundant indexes. ``mode="fail"`` fails the test on a finding, ``"warn"`` warns;
+        the findings are returned either way. The checks' statements are not captured."""
+        if mode not in ("fail", "warn"):
+            raise ValueError(f"dbguard.check_schema(mode={mode!r}): mode is 'fail' or 'warn'")
+        findings = check_engine(engine)
+        if findings:
+            text = "\n".join(
+                [f"Schema checks: {len(findings)} finding(s)"]
+                + [f"  {finding.summary}\n    {finding.fix}" for finding in findings]
+            )
+            if mode == "fail":
+                raise DBGuardFailure(text)
+            warnings.warn(DBGuardWarning(text), stacklevel=2)
+        return findings
 
     @contextmanager
     def allow_nplusone(self) -> Iterator[None]:

@@ -7,6 +7,8 @@ State lives in ``config.stash`` and ``item.stash``.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import warnings
 from collections.abc import Generator
 from pathlib import Path
@@ -19,10 +21,19 @@ from ._capture import Capture, Record
 from ._findings import DBGuardFailure, DBGuardWarning, Finding
 from ._markers import MARKERS, TestSpec, read_spec
 from ._nplusone import find_duplicates, find_nplusone
+from ._report import build_json, github_summary, render_markdown
+from ._schema import SchemaFinding, check_engine
 from ._settings import Settings, add_options, read_settings
+from ._snapshot import write_atomically
 from ._store import SnapshotStore, StoreResult
 from ._summary import USER_PROPERTY, Summary
-from ._verdicts import check_plans, explain_warnings, seqscan_findings
+from ._verdicts import (
+    attach_plans,
+    check_plans,
+    explain_warnings,
+    lint_findings,
+    seqscan_findings,
+)
 from .fixtures import DBGuard
 
 _SETTINGS = pytest.StashKey[Settings]()
@@ -30,6 +41,7 @@ _CAPTURE = pytest.StashKey[Capture]()
 _SUMMARY = pytest.StashKey[Summary]()
 _SPEC = pytest.StashKey[TestSpec]()
 _RECORD = pytest.StashKey[Record]()
+_SCHEMA_CHECKED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -82,8 +94,9 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     settings = item.config.stash[_SETTINGS]
     capture = item.config.stash[_CAPTURE]
     record = Record(item.nodeid, settings.max_recorded)
-    record.explain_seqscan = settings.seqscan != "off"
+    record.explain_seqscan = settings.seqscan != "off" or settings.lints != "off"
     record.explain_plans = _checks_plans(item)
+    record.explain_analyze = settings.analyze
     item.stash[_RECORD] = record
     if settings.count_setup:
         capture.active = record
@@ -125,6 +138,8 @@ def _judge(item: pytest.Item, record: Record) -> None:
     findings += explain_warnings(record)
     if settings.seqscan != "off":
         findings += seqscan_findings(record, spec.allow_seqscan, settings.seqscan)
+    if settings.lints != "off":
+        findings += lint_findings(record, settings.lint_names, spec.allow_lints, settings.lints)
     if _checks_plans(item):
         plan_findings, write = check_plans(
             record,
@@ -137,13 +152,34 @@ def _judge(item: pytest.Item, record: Record) -> None:
         )
         findings += plan_findings
         record.snapshot_write = write
+    attach_plans(record, findings)
     record.findings += findings
+    if settings.schema != "off" and not item.config.stash.get(_SCHEMA_CHECKED, False):
+        record.schema_findings = _session_schema_check(item.config, record)
     for finding in findings:
         if finding.verdict == "warn":
             _warn(item, finding)
     failures = [finding.message for finding in findings if finding.verdict == "fail"]
     if failures:
         raise DBGuardFailure("\n\n".join(failures))
+
+
+def _session_schema_check(config: pytest.Config, record: Record) -> list[SchemaFinding]:
+    """Once per session (per pytest-xdist worker; the controller merges), on the first
+    synchronous PostgreSQL engine a test used."""
+    for statement in record.shapes():
+        connection = statement.connection
+        if statement.dialect != "postgresql" or connection is None:
+            continue
+        if connection.engine.dialect.is_async:
+            continue
+        config.stash[_SCHEMA_CHECKED] = True
+        try:
+            return check_engine(connection.engine)
+        except Exception as error:
+            warnings.warn(DBGuardWarning(f"schema checks failed: {error}"), stacklevel=1)
+            return []
+    return []
 
 
 def _warn(item: pytest.Item, finding: Finding) -> None:
@@ -183,6 +219,7 @@ def _payload(item: pytest.Item, record: Record) -> dict[str, object]:
         ),
         "findings": [finding.as_dict() for finding in record.findings],
         "plans_skipped_on": record.plans_skipped_on,
+        "schema": [finding.as_dict() for finding in record.schema_findings],
     }
 
 
@@ -195,6 +232,8 @@ class _Reporting:
         self.summary = summary
         self.store = SnapshotStore(config.rootpath)
         self.result: StoreResult | None = None
+        self.schema: dict[str, dict[str, object]] = {}
+        self.written: list[str] = []
         self.store.mark_incomplete(_node_id_arguments(config))
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -212,6 +251,8 @@ class _Reporting:
                 self.summary.add(report.nodeid, {**payload, "outcome": outcome})
                 if payload.get("snapshot"):
                     self.store.writes[payload["snapshot"]["path"]] = payload["snapshot"]["text"]
+                for item in payload.get("schema", ()):
+                    self.schema[f"{item['check']}:{item['table']}:{item['columns']}"] = item
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
@@ -220,15 +261,46 @@ class _Reporting:
         self.result = self.store.finish(
             update=settings.update, orphans=settings.update or settings.plans
         )
-        if self.result.errors and session.exitstatus == pytest.ExitCode.OK:
+        self._write_reports(settings)
+        failing_schema = settings.schema == "fail" and self.schema
+        if (self.result.errors or failing_schema) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _write_reports(self, settings: Settings) -> None:
+        if not (settings.report or settings.json or os.environ.get("GITHUB_STEP_SUMMARY")):
+            return
+        data = build_json(self.summary.tests, [self.schema[key] for key in sorted(self.schema)])
+        markdown = render_markdown(data)
+        base = self.config.invocation_params.dir
+        outputs = [
+            (settings.report, markdown),
+            (settings.json, json.dumps(data, indent=2, sort_keys=True) + "\n"),
+        ]
+        for path, text in outputs:
+            if path:
+                try:
+                    write_atomically(base / path, text)
+                    self.written.append(path)
+                except OSError as error:
+                    assert self.result is not None
+                    self.result.errors.append(f"{path}: cannot write the report: {error}")
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary:
+            with open(step_summary, "a", encoding="utf-8") as handle:
+                handle.write(github_summary(markdown))
 
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter, config: pytest.Config
     ) -> None:
         lines = self.summary.lines(verbose=config.get_verbosity() > 0)
+        if self.schema:
+            verdict = self.config.stash[_SETTINGS].schema.upper()
+            lines.append(f"Schema checks: {len(self.schema)} finding(s)")
+            for item in (self.schema[key] for key in sorted(self.schema)):
+                lines += [f"  {verdict} {item['summary']}", f"    {item['fix']}"]
         if self.result is not None:
             lines += self.store.lines(self.result)
+        lines += [f"dbguard: report written to {path}" for path in self.written]
         if lines:
             terminalreporter.write_sep("=", "dbguard")
             for line in lines:
