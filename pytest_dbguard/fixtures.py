@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
 from ._budget import Budget, check_budget
 from ._callsite import CallSite
 from ._capture import LogEntry, Record
