@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.util import await_only
 
 from ._indexes import Candidate, candidate_for, quote
+from ._lints import LintHit, lint_plans
 from ._seqscan import UnavoidableScan, unavoidable_scans
 
 _SAVEPOINT = "dbguard_explain"
@@ -94,6 +95,7 @@ class Explained:
     error: str | None = None
     scans: list[UnavoidableScan] = field(default_factory=list)
     index_checks: list[IndexCheck] = field(default_factory=list)
+    lint_hits: list[LintHit] = field(default_factory=list)
     analyzed_plan: dict[str, Any] | None = None  # EXPLAIN ANALYZE, read-only statements only
     analyze_error: str | None = None
 
@@ -279,22 +281,26 @@ class _Run:
                 self.analyze(relations_in(result.plan))
                 result.plan = self.plan()
         if not seqscan_off:
+            result.lint_hits = lint_plans(result.plan, None)
             return
         self.set_seqscan(False)
         result.seqscan_off_plan = self.plan()
-        if not list(unavoidable_scans(result.seqscan_off_plan)):
+        scans = list(unavoidable_scans(result.seqscan_off_plan))
+        hits = lint_plans(result.plan, result.seqscan_off_plan)
+        if not scans and not hits:
             return
-        self.analyze(relations_in(result.seqscan_off_plan))  # judge on real row counts
+        # A finding: judge it again on real row counts, and with the plan that runs.
+        self.analyze(relations_in(result.seqscan_off_plan))
         result.seqscan_off_plan = self.plan()
+        self.set_seqscan(True)
+        result.plan = self.plan()
+        self.set_seqscan(False)
+        result.lint_hits = lint_plans(result.plan, result.seqscan_off_plan)
         result.scans = [
             scan
             for scan in unavoidable_scans(result.seqscan_off_plan)
             if not (scan.full_index_walk and self.bitmap_serves(scan))
         ]
-        if result.scans and result.plan is None:  # the sort keys of the plan that runs
-            self.set_seqscan(True)
-            result.plan = self.plan()
-            self.set_seqscan(False)
         for scan in result.scans:
             result.index_checks.append(self.check_index(scan))
 

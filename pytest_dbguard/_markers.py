@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ._budget import Budget
-from ._settings import Settings, parse_kinds
+from ._settings import Settings, parse_kinds, parse_lints
 
 MARKERS = {
     "max_queries": "max_queries(n, *, kinds=None, match=None): fail if the test runs more than "
@@ -118,4 +118,18 @@ def read_spec(item: pytest.Item, settings: Settings) -> TestSpec:
         if set(mark.kwargs) - {"reason"}:
             raise _error(item, mark, "takes table names and an optional reason=")
         tables.update(mark.args)
-    return TestSpec(tuple(budgets), allow is not None, frozenset(tables), snapshot is not None)
+    lints: set[str] = set()
+    for mark in item.iter_markers("allow_lint"):
+        if not mark.args or set(mark.kwargs) - {"reason"}:
+            raise _error(item, mark, "expects one or more plan lint names")
+        try:
+            lints.update(parse_lints("allow_lint", mark.args))
+        except pytest.UsageError as error:
+            raise _error(item, mark, str(error).removeprefix("allow_lint: ")) from None
+    return TestSpec(
+        tuple(budgets),
+        allow is not None,
+        frozenset(tables),
+        snapshot is not None,
+        frozenset(lints),
+    )

@@ -15,7 +15,7 @@ from ._findings import Finding
 from ._fingerprint import fingerprint
 from ._format import display_sql, sites_text
 from ._indexes import Candidate
-from ._lints import LintHit, lint_plans
+from ._lints import LintHit
 from ._plans import normalize, normalize_condition, render
 from ._snapshot import (
     Snapshot,
@@ -273,7 +273,7 @@ def lint_findings(
         explained = statement.explained
         if explained is None or explained.error:
             continue
-        for hit in lint_plans(explained.plan, explained.seqscan_off_plan):
+        for hit in explained.lint_hits:
             if hit.lint in enabled and hit.lint not in allowed:
                 findings.append(_lint_finding(statement, hit, mode))
     return findings
