@@ -21,6 +21,7 @@ _MAX_DIFF_LINES = 80
 @dataclass
 class PlanVerdict:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (finding kind, message)
+    details: dict[str, Any] = field(default_factory=dict)  # both plans, for reports
     notes: list[str] = field(default_factory=list)  # improvements worth recording
     changed: bool = False  # --dbguard-update would write a new snapshot
 
@@ -68,6 +69,7 @@ def compare(stored: Snapshot | None, current: Snapshot, tolerance: float, path: 
     if differences:
         verdict.changed = True
         verdict.failures.append(("plan_change", _changed_message(stored, current, path)))
+        verdict.details = _both_plans(stored, current)
         return verdict
     for number, (old, new) in enumerate(
         zip(stored.statements, current.statements, strict=True), start=1
@@ -78,6 +80,7 @@ def compare(stored: Snapshot | None, current: Snapshot, tolerance: float, path: 
         where = f"statement {number}: {display_sql(new.sql)}"
         if change > tolerance:
             verdict.changed = True
+            verdict.details = _both_plans(stored, current)
             verdict.failures.append(
                 (
                     "cost_regression",
@@ -91,6 +94,21 @@ def compare(stored: Snapshot | None, current: Snapshot, tolerance: float, path: 
                 f"Cost improved in {path}, {where}\n  {figures}: record it with --dbguard-update"
             )
     return verdict
+
+
+def _both_plans(stored: Snapshot, current: Snapshot) -> dict[str, Any]:
+    def lines(snapshot: Snapshot) -> list[str]:
+        text: list[str] = []
+        for number, statement in enumerate(snapshot.statements, start=1):
+            text += statement_lines(number, statement, figures=True)
+        return text
+
+    return {
+        "plan_before": lines(stored),
+        "plan_after": lines(current),
+        "cost_before": sum(statement.plan.total_cost for statement in stored.statements),
+        "cost_after": sum(statement.plan.total_cost for statement in current.statements),
+    }
 
 
 def _changed_message(stored: Snapshot, current: Snapshot, path: str) -> str:

@@ -130,6 +130,8 @@ def _node(plan: dict[str, Any], aliases: _Aliases) -> PlanNode:
     alias = plan.get("Alias")
     properties = {}
     for key in _PROPERTIES:
+        if key == "Scan Direction" and plan.get(key) == "Forward":
+            continue  # the default: only a backward scan says something
         if key in plan:
             value = aliases.apply(_text(plan[key]))
             if key in _CONDITIONS:

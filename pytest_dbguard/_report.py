@@ -165,6 +165,8 @@ def _section(finding: dict[str, Any]) -> list[str]:
             "statement explained again, and the savepoint rolled back.",
             "",
         ]
+    elif details.get("plan_after"):
+        lines += ["## EXPLAIN (After)", "", *_code("text", details["plan_after"])]
     lines += ["## Migration Script", "", *_migration(finding["kind"], details)]
     lines += ["## Impact", "", *_impact(finding["kind"], details), ""]
     return lines
@@ -190,6 +192,11 @@ def _current(kind: str, details: dict[str, Any]) -> list[str]:
         )
     if kind == "duplicate_queries":
         lines.append(f"- The same statement and parameters, {details.get('queries')} times")
+    if kind in ("plan_change", "cost_regression"):
+        lines.append(
+            f"- The plans of this run differ from the golden snapshot `{details.get('snapshot')}`"
+            " (EXPLAIN (Before) is the snapshot, EXPLAIN (After) this run)"
+        )
     if kind == "query_budget":
         expected = "exactly" if details.get("exact") else "at most"
         lines.append(
@@ -229,6 +236,12 @@ def _recommendation(finding: dict[str, Any]) -> list[str]:
         ]
     if details.get("recommendation"):
         return [details["recommendation"]]
+    if kind in ("plan_change", "cost_regression"):
+        return [
+            "Review the change in the pull request. If it is intended, accept it with "
+            "`pytest --dbguard-plans --dbguard-update` and commit the snapshot; if not, find "
+            "what changed the plan (a lost index, a rewritten query, different data).",
+        ]
     return [
         "Diagnosis, evidence and fix, as the test reported them:",
         "",
@@ -267,8 +280,15 @@ def _impact(kind: str, details: dict[str, Any]) -> list[str]:
         return lines
     if kind == "nplusone":
         queries = details.get("queries", 0)
-        after = 1 if details.get("source") == "repeated_statement" else 2
-        return [f"- Queries: {queries} → {after} (plus the parent query)"]
+        if "joinedload" in str(details.get("fix")):
+            return [f"- Queries: {queries} → 0: the related rows come with the parent query"]
+        return [f"- Queries: {queries} → 1 for all the parents' rows"]
+    if kind in ("plan_change", "cost_regression") and details.get("cost_before"):
+        before, after = details["cost_before"], details["cost_after"]
+        return [
+            f"- Estimated total cost of the test's statements: {before:.2f} → {after:.2f} "
+            f"({_percent(before, after)})"
+        ]
     if kind == "duplicate_queries":
         return [f"- Queries: {details.get('queries')} → 1"]
     if kind == "query_budget":

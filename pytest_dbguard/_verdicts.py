@@ -235,6 +235,8 @@ def check_plans(
     if update:
         return [], _write(display, current) if verdict.changed else None
     findings = [_plan_finding(kind, "fail", message) for kind, message in verdict.failures]
+    for finding in findings:
+        finding.details.update(verdict.details, snapshot=display)
     findings += [_plan_finding("cost_improved", "warn", note) for note in verdict.notes]
     return findings, None
 
