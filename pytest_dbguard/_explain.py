@@ -136,6 +136,47 @@ class DriverSession:
                 pass
             return list(await cursor.fetchall()) if cursor.description else []
 
+    def inline(self, sql: str, parameters: Any) -> str | None:
+        """``sql`` with the parameters bound as literals by psycopg itself, for a script of
+        one round trip; None for drivers that cannot (asyncpg)."""
+        if not self._psycopg:
+            return None
+        import psycopg
+
+        raw = self._async_raw or self._dbapi
+        cursor_class = psycopg.AsyncClientCursor if self._async_raw else psycopg.ClientCursor
+        try:
+            return str(cursor_class(raw).mogrify(sql, parameters))
+        except Exception:  # a value psycopg cannot write as a literal: take the slow path
+            return None
+
+    def result_sets(self, script: str) -> list[list[Sequence[Any]]]:
+        """Every result set of a psycopg script, in order (statements without rows skipped)."""
+        if self._async_raw is not None:
+            sets: list[list[Sequence[Any]]] = await_only(self._result_sets_async(script))
+            return sets
+        cursor = self._dbapi.cursor()
+        try:
+            cursor.execute(script, prepare=False)
+            sets = []
+            while True:
+                if cursor.description:
+                    sets.append(list(cursor.fetchall()))
+                if not cursor.nextset():
+                    return sets
+        finally:
+            cursor.close()
+
+    async def _result_sets_async(self, script: str) -> list[list[Sequence[Any]]]:
+        async with self._async_raw.cursor() as cursor:  # type: ignore[union-attr]
+            await cursor.execute(script, prepare=False)
+            sets = []
+            while True:
+                if cursor.description:
+                    sets.append(list(await cursor.fetchall()))
+                if not cursor.nextset():
+                    return sets
+
     def script(self, *statements: str) -> list[Sequence[Any]]:
         """Statements without parameters, in one round trip where the driver allows it (every
         round trip counts: this runs for each new statement shape of each test)."""
@@ -210,7 +251,12 @@ def explain(
         if own_transaction
         else [f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", f"RELEASE SAVEPOINT {_SAVEPOINT}"]
     )
-    run = _Run(session, "EXPLAIN (FORMAT JSON, COSTS TRUE) " + text, parameters or None)
+    explain_sql = "EXPLAIN (FORMAT JSON, COSTS TRUE) " + text
+    if seqscan_off and not analyze_tables and not explain_analyze:
+        quick = _explain_in_one_round_trip(session, opening, closing, explain_sql, parameters)
+        if quick is not None:
+            return quick
+    run = _Run(session, explain_sql, parameters or None)
     try:
         # With no snapshot to take, the ordinary plan is not needed: sequential scans go off
         # at once (in the same round trip as the savepoint).
@@ -235,6 +281,33 @@ def explain(
         except Exception as error:
             run.result.error = run.result.error or f"could not roll back: {_first_line(error)}"
     return run.result
+
+
+def _explain_in_one_round_trip(
+    session: DriverSession,
+    opening: str,
+    closing: list[str],
+    explain_sql: str,
+    parameters: Any,
+) -> Explained | None:
+    """The common case, a statement with nothing to report, in one round trip: savepoint,
+    settings, EXPLAIN with sequential scans off and rollback sent as one script, the test's
+    parameters bound by psycopg as literals. None when the driver cannot, or when the plan
+    shows something to report: the step-by-step path then judges it on analyzed tables."""
+    inlined = session.inline(explain_sql, parameters or None)
+    if inlined is None:
+        return None
+    script = "; ".join([opening, f"{_PIN_SQL}, {_SEQSCAN_OFF}", inlined, *closing])
+    try:
+        sets = session.result_sets(script)
+    except Exception as error:
+        with contextlib.suppress(Exception):
+            session.script(*closing)
+        return Explained(error=_first_line(error))
+    plan = _plan_of(sets[1])
+    if list(unavoidable_scans(plan)) or lint_plans(None, plan):
+        return None
+    return Explained(server_major=int(sets[0][0][_VERSION_COLUMN]) // 10000, seqscan_off_plan=plan)
 
 
 _READ_ONLY = re.compile(r"^\s*(?:SELECT|WITH|VALUES|TABLE)\b", re.IGNORECASE)
