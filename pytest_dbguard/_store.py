@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._snapshot import DIRECTORY, SUFFIX, snapshot_dir, snapshot_name, write_atomically
 
@@ -45,6 +46,18 @@ class SnapshotStore:
 
     def mark_incomplete(self, nodeids: Iterable[str]) -> None:
         self.incomplete.update(module_of(nodeid) for nodeid in nodeids)
+
+    def export(self) -> dict[str, Any]:
+        """What a pytest-xdist worker knows of the collection, for the controller."""
+        return {
+            "collected": {module: sorted(names) for module, names in self.collected.items()},
+            "incomplete": sorted(self.incomplete),
+        }
+
+    def merge(self, exported: dict[str, Any]) -> None:
+        for module, names in exported.get("collected", {}).items():
+            self.collected[module].update(names)
+        self.incomplete.update(exported.get("incomplete", ()))
 
     def finish(self, *, update: bool, orphans: bool) -> StoreResult:
         """Write the snapshots; with ``orphans``, find (and with ``update`` remove) snapshot

@@ -12,6 +12,7 @@ import os
 import warnings
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -254,9 +255,16 @@ class _Reporting:
                 for item in payload.get("schema", ()):
                     self.schema[f"{item['check']}:{item['table']}:{item['columns']}"] = item
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """pytest-xdist's controller: a worker's view of the collection, for orphans."""
+        self.store.merge(getattr(node, "workeroutput", {}).get(USER_PROPERTY, {}))
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput"):
-            return  # the controller writes
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:  # a pytest-xdist worker: the controller writes
+            workeroutput[USER_PROPERTY] = self.store.export()
+            return
         settings = self.config.stash[_SETTINGS]
         self.result = self.store.finish(
             update=settings.update, orphans=settings.update or settings.plans
