@@ -35,7 +35,8 @@ _PLACEHOLDER_LIST = re.compile(rf"\(\s*{_ITEM}(?:\s*,\s*{_ITEM})*\s*\)")
 _ARRAY_LIST = re.compile(rf"\bARRAY\s*\[\s*{_ITEM}(?:\s*,\s*{_ITEM})*\s*\]", re.IGNORECASE)
 _REPEATED_LISTS = re.compile(r"\(\.\.\.\)(?:\s*,\s*\(\.\.\.\))+")
 _UNARY_MINUS = re.compile(
-    r"((?:^|[=<>(,]|\b(?:AND|OR|WHEN|THEN|ELSE|SELECT|BETWEEN|LIMIT|OFFSET)\b)\s*)-\s*\?",
+    r"((?:^|[-=<>(,+*/%|^~!]|\b(?:AND|OR|WHEN|THEN|ELSE|SELECT|BETWEEN|LIMIT|OFFSET)\b)\s*)"
+    r"-\s*\?",
     re.IGNORECASE,
 )
 _SAVEPOINT_NAME = re.compile(

@@ -151,7 +151,8 @@ def read_snapshot(path: Path, display: str) -> Snapshot | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as error:
-        raise SnapshotError(display, None, f"cannot be read: {error}") from None
+        reason = getattr(error, "strerror", None) or error  # no absolute path in messages
+        raise SnapshotError(display, None, f"cannot be read: {reason}") from None
     return parse_snapshot(text, display)
 
 

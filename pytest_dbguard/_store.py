@@ -73,7 +73,7 @@ class SnapshotStore:
                     path.unlink()
                     result.removed.append(relative)
             except OSError as error:
-                result.errors.append(f"{relative}: cannot write the snapshot: {error}")
+                result.errors.append(f"{relative}: cannot write the snapshot: {error.strerror}")
         for relative in self._orphans() if orphans else []:
             if not update:
                 result.orphans.append(relative)
@@ -82,7 +82,9 @@ class SnapshotStore:
                 (self.rootdir / relative).unlink()
                 result.removed.append(relative)
             except OSError as error:
-                result.errors.append(f"{relative}: cannot remove the orphaned snapshot: {error}")
+                result.errors.append(
+                    f"{relative}: cannot remove the orphaned snapshot: {error.strerror}"
+                )
         return result
 
     def _orphans(self) -> list[str]:

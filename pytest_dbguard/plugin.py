@@ -117,6 +117,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     capture.active = record
     try:
         result = yield
+    except Exception:
+        # The test failed on its own: no verdicts, but an EXPLAIN that failed may say why
+        # (a connection killed under the test is first seen by the plugin's EXPLAIN).
+        for finding in explain_warnings(record):
+            _warn(item, finding)
+        raise
     finally:
         capture.active = None
     _judge(item, record)

@@ -275,7 +275,7 @@ def test_a_failed_write_keeps_the_previous_file(plan_app: pytest.Pytester) -> No
     result.stdout.fnmatch_lines(
         [
             "dbguard: ERROR __dbguard__/test_list/test_items_of_a_user.plan: cannot write the "
-            "snapshot: [Errno 28] No space left on device"
+            "snapshot: No space left on device"
         ]
     )
     assert snapshot_files(plan_app.path) == before
