@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from _helpers import break_fsync, snapshot_files
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,14 +28,10 @@ def test_third(engine):
 """
 
 
-def snapshot_texts(root: Path) -> dict[str, str]:
-    return {p.name: p.read_text() for p in sorted((root / "__dbguard__").rglob("*.plan"))}
-
-
 def test_a_connection_killed_mid_test(plan_app: pytest.Pytester) -> None:
     plan_app.makepyfile(test_suite=SUITE)
     plan_app.runpytest("--dbguard-plans", "--dbguard-update").assert_outcomes(passed=3)
-    before = snapshot_texts(plan_app.path)
+    before = snapshot_files(plan_app.path)
     plan_app.makepyfile(
         test_suite=SUITE.replace(
             """        conn.execute(text("SELECT email FROM users WHERE id = :u"), {"u": 1}).all()""",
@@ -58,7 +54,7 @@ def test_a_connection_killed_mid_test(plan_app: pytest.Pytester) -> None:
         ["FAILED test_suite.py::test_second - sqlalchemy.exc.OperationalError*"]
     )
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
-    assert snapshot_texts(plan_app.path) == before
+    assert snapshot_files(plan_app.path) == before
 
 
 def test_a_snapshot_that_is_not_a_file(plan_app: pytest.Pytester) -> None:
@@ -86,32 +82,29 @@ def test_every_file_is_old_or_new_after_an_interrupted_update(
 ) -> None:
     plan_app.makepyfile(test_suite=SUITE)
     plan_app.runpytest("--dbguard-plans", "--dbguard-update").assert_outcomes(passed=3)
-    old = snapshot_texts(plan_app.path)
+    old = snapshot_files(plan_app.path)
     plan_app.makepyfile(
         test_suite=SUITE.replace("WHERE user_id = :u", "WHERE user_id = :u AND title <> ''")
         .replace("WHERE id = :u", "WHERE id = :u AND email <> ''")
         .replace("count(*) FROM items", "count(*) FROM items WHERE id > 0")
     )
-    conftest = plan_app.path / "conftest.py"
-    original_conftest = conftest.read_text()
-    conftest.write_text(
-        original_conftest
-        + "\n\nimport os\nfrom pytest_dbguard import _snapshot\n\n_written = []\n\n"
-        + "def _interrupting_fsync(descriptor):\n"
-        + "    _written.append(descriptor)\n"
-        + "    if len(_written) == 2:\n"
-        + "        raise KeyboardInterrupt\n"
-        + "    os.fsync(descriptor)\n\n"
-        + "_snapshot.os = type('os', (), {**vars(os), 'fsync': staticmethod(_interrupting_fsync)})\n"
+    original_conftest = break_fsync(
+        plan_app,
+        """
+        _fsync.calls = getattr(_fsync, "calls", 0) + 1
+        if _fsync.calls == 2:
+            raise KeyboardInterrupt
+        os.fsync(descriptor)
+        """,
     )
     # in a process of its own: the interrupt must stop that session, not this one
     result = plan_app.runpytest_subprocess("--dbguard-plans", "--dbguard-update")
     assert result.ret != pytest.ExitCode.OK
     result.stderr.fnmatch_lines(["*KeyboardInterrupt*"])
-    interrupted = snapshot_texts(plan_app.path)
-    conftest.write_text(original_conftest)
+    interrupted = snapshot_files(plan_app.path)
+    (plan_app.path / "conftest.py").write_text(original_conftest)
     plan_app.runpytest("--dbguard-plans", "--dbguard-update").assert_outcomes(passed=3)
-    new = snapshot_texts(plan_app.path)
+    new = snapshot_files(plan_app.path)
     assert set(interrupted) == set(old) == set(new)
     states = [
         "new" if interrupted[n] == new[n] else "old" if interrupted[n] == old[n] else "torn"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from _helpers import break_fsync, snapshot_files
 
 LIST_ITEMS = """
 import pytest
@@ -25,14 +24,6 @@ def test_parametrized(engine, user):
 @pytest.fixture(autouse=True)
 def enough_rows_for_index_scans(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DBGUARD_USERS", "300")
-
-
-def snapshot_files(root: Path) -> dict[str, bytes]:
-    return {
-        path.relative_to(root).as_posix(): path.read_bytes()
-        for path in sorted((root / "__dbguard__").rglob("*"))
-        if path.is_file()
-    }
 
 
 def test_lifecycle_missing_update_pass_change_update(
@@ -264,12 +255,7 @@ def test_a_failed_write_keeps_the_previous_file(plan_app: pytest.Pytester) -> No
         test_list=LIST_ITEMS.replace("WHERE id = :u", "WHERE id = :u AND email <> ''"),
         conftest_faults="",
     )
-    plan_app.makeconftest(
-        (plan_app.path / "conftest.py").read_text()
-        + "\n\nimport os\nfrom pytest_dbguard import _snapshot\n\n"
-        + "def _full_disk(descriptor):\n    raise OSError(28, 'No space left on device')\n\n"
-        + "_snapshot.os = type('os', (), {**vars(os), 'fsync': staticmethod(_full_disk)})\n"
-    )
+    break_fsync(plan_app, "raise OSError(28, 'No space left on device')")
     result = plan_app.runpytest("--dbguard-plans", "--dbguard-update")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(

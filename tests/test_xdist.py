@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
+from _helpers import snapshot_files
 
 SUITE = """
 import pytest
@@ -40,13 +40,6 @@ def schema_per_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DBGUARD_SCHEMA_PER_WORKER", "1")
 
 
-def snapshots(root: Path) -> dict[str, bytes]:
-    return {
-        path.relative_to(root).as_posix(): path.read_bytes()
-        for path in sorted((root / "__dbguard__").rglob("*.plan"))
-    }
-
-
 def run(app: pytest.Pytester, *args: str) -> tuple[dict[str, int], dict[str, bytes], dict]:
     for path in (app.path / "__dbguard__").rglob("*.plan"):
         path.unlink()
@@ -57,7 +50,7 @@ def run(app: pytest.Pytester, *args: str) -> tuple[dict[str, int], dict[str, byt
     # the inner workers share one database, each in its own schema (see plan_conftest.py):
     # index definitions name it
     text = re.sub(r"\b(?:gw\d+|public)\.", "", (app.path / "report.json").read_text())
-    return outcomes, snapshots(app.path), json.loads(text)
+    return outcomes, snapshot_files(app.path), json.loads(text)
 
 
 @pytest.mark.parametrize("workers", ["2", "4"])

@@ -1,0 +1,31 @@
+"""Helpers shared by the plan-snapshot tests."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+
+def snapshot_files(root: Path) -> dict[str, bytes]:
+    """Every plan snapshot under ``root``, by path relative to it."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted((root / "__dbguard__").rglob("*.plan"))
+    }
+
+
+def break_fsync(pytester: pytest.Pytester, body: str) -> str:
+    """Make the inner session's snapshot writes call ``body`` (the code of a function of
+    ``descriptor``) instead of os.fsync; returns the conftest as it was, to restore it."""
+    conftest = pytester.path / "conftest.py"
+    original = conftest.read_text()
+    conftest.write_text(
+        original
+        + "\n\nimport os\nfrom pytest_dbguard import _snapshot\n\n\n"
+        + "def _fsync(descriptor):\n"
+        + textwrap.indent(textwrap.dedent(body).strip(), "    ")
+        + "\n\n\n_snapshot.os = type('os', (), {**vars(os), 'fsync': staticmethod(_fsync)})\n"
+    )
+    return original
