@@ -10,8 +10,6 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from ._format import display_sql
 from ._snapshot import Snapshot, statement_lines
 
@@ -65,6 +63,8 @@ def compare(stored: Snapshot | None, current: Snapshot, tolerance: float, path: 
             )
         )
         return verdict
+    from deepdiff import DeepDiff  # imported when a snapshot is first compared
+
     differences = DeepDiff(_structure(stored), _structure(current))
     if differences:
         verdict.changed = True

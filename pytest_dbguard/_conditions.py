@@ -9,9 +9,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import sqlglot
-from sqlglot import exp
-
 # References to other plan nodes, which are not SQL: "(SubPlan 1)", "(InitPlan 1).col1".
 _PLAN_REFERENCES = re.compile(
     r"\((?:hashed )?(?:Sub|Init)Plan \d+\)(?:\.col\d+)?|(?:hashed )?SubPlan \d+"
@@ -19,6 +16,8 @@ _PLAN_REFERENCES = re.compile(
 
 
 def parse_condition(condition: str) -> Any:  # sqlglot's expression type, or None
+    import sqlglot  # imported when first needed: only findings need it, and it is large
+
     try:
         return sqlglot.parse_one(_PLAN_REFERENCES.sub("NULL", condition), read="postgres")
     except (sqlglot.errors.SqlglotError, ValueError, RecursionError):
@@ -31,6 +30,8 @@ def columns_of(
     """Column names in ``condition``; with ``qualifiers``, only those qualified by one of them
     (a table's name or alias), or not qualified at all unless ``qualified_only`` (a
     condition taken from another table's node, where bare names are that table's)."""
+    from sqlglot import exp
+
     tree = parse_condition(condition)
     if tree is None:
         return []
@@ -48,6 +49,8 @@ def _belongs(column: Any, qualifiers: set[str], qualified_only: bool) -> bool:
 def _bare_column(node: Any) -> Any:
     """The column under casts and parentheses (``(status)::text``), or None for an expression
     such as ``lower(email)``, which a plain index on the column does not serve."""
+    from sqlglot import exp
+
     while isinstance(node, (exp.Paren, exp.Cast)):
         node = node.this
     return node if isinstance(node, exp.Column) else None
@@ -59,6 +62,8 @@ def index_columns(
     """The columns of one table that a B-tree index could serve in ``condition``: compared
     for equality (``=``, ``= ANY``, joins) and compared as a range (``<``, ``>=``,
     BETWEEN), in the order they appear. Inequalities, patterns and expressions are left out."""
+    from sqlglot import exp
+
     tree = parse_condition(condition)
     if tree is None:
         return [], []
@@ -87,6 +92,7 @@ def index_columns(
 
 def sort_columns(sort_keys: list[str], qualifiers: set[str]) -> list[str]:
     """Plain columns of one table in a Sort node's keys (``items.created_at DESC``)."""
+
     columns = []
     for key in sort_keys:
         expression = re.sub(r"\s+(ASC|DESC|NULLS (FIRST|LAST))\b", "", key, flags=re.I)
