@@ -22,6 +22,7 @@ from sqlalchemy.util import await_only
 
 from ._indexes import Candidate, candidate_for, quote
 from ._lints import LintHit, lint_plans
+from ._plans import plan_nodes
 from ._seqscan import UnavoidableScan, unavoidable_scans
 
 _SAVEPOINT = "dbguard_explain"
@@ -206,17 +207,13 @@ def _plan_of(rows: list[Sequence[Any]]) -> dict[str, Any]:
 
 def relations_in(plan: dict[str, Any]) -> list[str]:
     """The tables a plan reads (quoted, schema-qualified names for ANALYZE)."""
-    found: dict[str, None] = {}
-    stack = [plan]
-    while stack:
-        node = stack.pop()
+    found = set()
+    for node in plan_nodes(plan):
         if "Relation Name" in node:
-            schema = node.get("Schema")
             name = '"' + node["Relation Name"].replace('"', '""') + '"'
-            if schema:
-                name = '"' + schema.replace('"', '""') + '".' + name
-            found[name] = None
-        stack.extend(node.get("Plans", ()))
+            if node.get("Schema"):
+                name = '"' + node["Schema"].replace('"', '""') + '".' + name
+            found.add(name)
     return sorted(found)
 
 
@@ -389,7 +386,7 @@ class _Run:
             node.get("Node Type") == "Bitmap Heap Scan"
             and node.get("Relation Name") == scan.table
             and (node.get("Alias") or scan.table) == scan.alias
-            for node in _nodes(plan)
+            for node in plan_nodes(plan)
         )
 
     def check_index(self, scan: UnavoidableScan) -> IndexCheck:
@@ -428,14 +425,7 @@ class _Run:
 
 
 def _index_names(plan: dict[str, Any]) -> set[str]:
-    names = set()
-    stack = [plan]
-    while stack:
-        node = stack.pop()
-        if "Index Name" in node:
-            names.add(node["Index Name"])
-        stack.extend(node.get("Plans", ()))
-    return names
+    return {node["Index Name"] for node in plan_nodes(plan) if "Index Name" in node}
 
 
 def _literal(value: str) -> str:
@@ -447,7 +437,7 @@ def real_cost(plan: dict[str, Any]) -> float:
     sequential scan (18 marks them ``Disabled`` instead)."""
     disabled = sum(
         1
-        for node in _nodes(plan)
+        for node in plan_nodes(plan)
         if node.get("Node Type") == "Seq Scan" and float(node.get("Startup Cost", 0)) >= 1e10
     )
     return float(plan.get("Total Cost", 0.0)) - disabled * 1e10
@@ -461,13 +451,6 @@ def without_disable_costs(plan: dict[str, Any]) -> dict[str, Any]:
         copy["Plans"] = children
     copy["Total Cost"] = real_cost(plan)
     return copy
-
-
-def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    nodes = [plan]
-    for child in plan.get("Plans", ()):
-        nodes += _nodes(child)
-    return nodes
 
 
 def _first_line(error: BaseException) -> str:

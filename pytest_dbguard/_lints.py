@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ._plans import plan_nodes
+
 LINTS = ("correlated_subquery", "cartesian_join", "sort_without_index")
 
 _CONDITIONS = ("Index Cond", "Recheck Cond", "Filter", "Join Filter", "Hash Cond", "Merge Cond")
@@ -40,18 +42,12 @@ def lint_plans(
     return hits
 
 
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", ()):
-        yield from _nodes(child)
-
-
 def _text_of(node: dict[str, Any]) -> str:
     return " ".join(str(node.get(key, "")) for key in _CONDITIONS)
 
 
 def _correlated_subqueries(plan: dict[str, Any]) -> Iterator[LintHit]:
-    for node in _nodes(plan):
+    for node in plan_nodes(plan):
         rows = int(node.get("Plan Rows", 0))
         for child in node.get("Plans", ()):
             name = child.get("Subplan Name", "")
@@ -60,7 +56,7 @@ def _correlated_subqueries(plan: dict[str, Any]) -> Iterator[LintHit]:
             if f"hashed {name}" in _text_of(node):
                 continue  # a hashed SubPlan runs once
             if rows >= 2:
-                tables = [n["Relation Name"] for n in _nodes(child) if "Relation Name" in n]
+                tables = [n["Relation Name"] for n in plan_nodes(child) if "Relation Name" in n]
                 yield LintHit(
                     "correlated_subquery",
                     tables[0] if tables else None,
@@ -70,16 +66,16 @@ def _correlated_subqueries(plan: dict[str, Any]) -> Iterator[LintHit]:
 
 
 def _aliases(node: dict[str, Any]) -> set[str]:
-    return {n.get("Alias") or n["Relation Name"] for n in _nodes(node) if "Relation Name" in n}
+    return {n.get("Alias") or n["Relation Name"] for n in plan_nodes(node) if "Relation Name" in n}
 
 
 def _cartesian_joins(plan: dict[str, Any]) -> Iterator[LintHit]:
-    for node in _nodes(plan):
+    for node in plan_nodes(plan):
         children = node.get("Plans", [])
         if node.get("Node Type") != "Nested Loop" or len(children) != 2 or "Join Filter" in node:
             continue
         outer, inner = children
-        inner_text = " ".join(_text_of(n) for n in _nodes(inner))
+        inner_text = " ".join(_text_of(n) for n in plan_nodes(inner))
         if any(re.search(rf"\b{re.escape(alias)}\.", inner_text) for alias in _aliases(outer)):
             continue  # a parameterized inner side: the join condition is there
         if min(int(outer.get("Plan Rows", 0)), int(inner.get("Plan Rows", 0))) < 2:
@@ -94,13 +90,13 @@ def _cartesian_joins(plan: dict[str, Any]) -> Iterator[LintHit]:
 
 
 def _sorts_without_index(plan: dict[str, Any]) -> Iterator[LintHit]:
-    for node in _nodes(plan):
+    for node in plan_nodes(plan):
         if node.get("Node Type") != "Limit":
             continue
         for child in node.get("Plans", ()):
             if child.get("Node Type") != "Sort":
                 continue
-            scans = [n for n in _nodes(child) if n.get("Node Type") == "Seq Scan"]
+            scans = [n for n in plan_nodes(child) if n.get("Node Type") == "Seq Scan"]
             if scans and "Filter" not in scans[0]:
                 yield LintHit(
                     "sort_without_index",

@@ -9,6 +9,7 @@ Trees render to an indented text that reads like psql's EXPLAIN and parses back 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +104,13 @@ class _Aliases:
             return text
         pattern = r"\b(" + "|".join(map(re.escape, self.names)) + r")\b(?=\.)"
         return re.sub(pattern, lambda match: self.names[match.group(1)], text)
+
+
+def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan, depth first."""
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from plan_nodes(child)
 
 
 def normalize_condition(condition: str) -> str:

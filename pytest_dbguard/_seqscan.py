@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._conditions import columns_of
+from ._plans import plan_nodes
 
 _DISABLE_COST = 1.0e10
 _JOINS = ("Hash Join", "Merge Join", "Nested Loop")
@@ -91,19 +92,12 @@ def _judge(node: dict[str, Any], ancestors: list[dict[str, Any]]) -> Unavoidable
         return None  # both sides read in full: a report-style join, by design
     # The join condition: on the join itself, or pushed into the other side as a
     # parameterized lookup (a nested loop's inner Index Cond: "(id = items.user_id)").
-    for holder in [join, *(node for child in others for node in _subtree(child))]:
+    for holder in [join, *(node for child in others for node in plan_nodes(child))]:
         for key in ("Hash Cond", "Merge Cond", "Join Filter", "Index Cond", "Recheck Cond"):
             condition = holder.get(key)
             if condition and columns_of(condition, {alias}, qualified_only=True):
                 return _finding(table, alias, "Seq Scan", key, condition, {alias}, join=True)
     return None
-
-
-def _subtree(node: dict[str, Any]) -> list[dict[str, Any]]:
-    nodes = [node]
-    for child in node.get("Plans", ()):
-        nodes += _subtree(child)
-    return nodes
 
 
 def _enclosing_join(

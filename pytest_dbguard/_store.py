@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._snapshot import DIRECTORY, SUFFIX, snapshot_dir, snapshot_name, write_atomically
+from ._snapshot import SUFFIX, snapshot_dir, snapshot_name, write_atomically
 
 
 def module_of(nodeid: str) -> str:
@@ -116,6 +116,3 @@ class SnapshotStore:
             lines += [f"  {path}" for path in result.orphans]
         lines += [f"dbguard: ERROR {error}" for error in result.errors]
         return lines
-
-
-__all__ = ["DIRECTORY", "SnapshotStore", "StoreResult"]

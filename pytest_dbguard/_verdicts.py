@@ -16,7 +16,7 @@ from ._fingerprint import fingerprint
 from ._format import display_sql, sites_text
 from ._indexes import Candidate
 from ._lints import LintHit
-from ._plans import normalize, normalize_condition, render
+from ._plans import normalize, normalize_condition, plan_nodes, render
 from ._snapshot import (
     Snapshot,
     SnapshotError,
@@ -83,19 +83,12 @@ def _suggestion(check: IndexCheck) -> dict[str, Any] | None:
         "error": check.error,
     }
     if check.plan_after is not None:
-        using = [n for n in _walk(check.plan_after) if n.get("Index Name") == candidate.name]
+        using = [n for n in plan_nodes(check.plan_after) if n.get("Index Name") == candidate.name]
         suggestion["plan_after"] = _rendered(check.plan_after)
         suggestion["cost_after"] = real_cost(check.plan_after)
         suggestion["rows_after"] = float(using[0].get("Plan Rows", 0)) if using else None
         suggestion["scan_after"] = using[0]["Node Type"] if using else None
     return suggestion
-
-
-def _walk(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    nodes = [plan]
-    for child in plan.get("Plans", ()):
-        nodes += _walk(child)
-    return nodes
 
 
 def _fix_lines(table: str, suggestion: dict[str, Any] | None, rows: float) -> list[str]:
