@@ -60,8 +60,18 @@ class Sample:
 
     seq: int
     site: CallSite | None
-    params_key: int | None  # a hash of text and parameters: tells repeats apart, keeps no values
+    text: str
+    parameters: Any  # kept for the analysis, never printed
+    executemany: bool  # a batch: never a repeat of one row
     orm_load: str | None  # "lazy" (a relationship) or "refresh" (expired attributes), by the ORM
+
+    @property
+    def params_key(self) -> int | None:
+        """Tells repeats apart; computed by the analysis, off the hot path, and only for
+        statements that ran often enough to matter."""
+        if self.executemany:
+            return None
+        return hash((self.text, repr(self.parameters)))
 
 
 @dataclass(slots=True)
@@ -230,9 +240,9 @@ class Capture:
         site, shape.depth = self.finder.find(shape.depth)
         if not statement.sampling:
             return site
-        params_key = None if executemany else hash((text, repr(parameters)))
         options = getattr(context, "execution_options", None) or {}
-        statement.samples.append(Sample(seq, site, params_key, _orm_load(options)))
+        sample = Sample(seq, site, text, parameters, executemany, _orm_load(options))
+        statement.samples.append(sample)
         runs = statement.sites.get(site, 0) + 1
         statement.sites[site] = runs
         if runs >= self._sample_limit or len(statement.samples) >= self._max_samples:

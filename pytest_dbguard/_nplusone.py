@@ -134,7 +134,11 @@ def find_duplicates(record: Record, threshold: int, mode: str) -> list[Finding]:
     """Identical statement and parameters run ``threshold`` times or more."""
     findings = []
     for statement in record.shapes():
-        if statement.shape.kind == "transaction" or statement.shape.internal:
+        if (
+            len(statement.samples) < threshold
+            or statement.shape.kind == "transaction"
+            or statement.shape.internal
+        ):
             continue
         by_params: dict[int, list[Sample]] = defaultdict(list)
         for sample in statement.samples:
