@@ -51,6 +51,7 @@ def _matches_module(module: str, prefixes: tuple[str, ...]) -> bool:
     return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
 
 
+_MAX_SITES = 20_000  # call sites cached per session before the cache restarts
 _COMPREHENSIONS = (".<listcomp>", ".<dictcomp>", ".<setcomp>", ".<genexpr>")
 
 
@@ -110,6 +111,8 @@ class CallSiteFinder:
         key = (frame.f_code, frame.f_lasti)
         site = self._sites.get(key)
         if site is None:
+            if len(self._sites) >= _MAX_SITES:
+                self._sites.clear()
             code = frame.f_code
             name = _readable_name(code.co_qualname)
             site = CallSite(self._display_path[code.co_filename], frame.f_lineno, name)

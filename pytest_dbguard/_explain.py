@@ -109,7 +109,7 @@ class DriverSession:
         self._dbapi = dbapi_connection
         raw = getattr(dbapi_connection, "_connection", None)  # SQLAlchemy's async adapters
         module = type(raw if raw is not None else dbapi_connection).__module__
-        self._psycopg = module.startswith("psycopg.")
+        self._psycopg = module == "psycopg" or module.startswith("psycopg.")
         self._async_raw = raw if raw is not None and self._psycopg else None
 
     def run(self, sql: str, parameters: Any = None) -> list[Sequence[Any]]:

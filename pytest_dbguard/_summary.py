@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-USER_PROPERTY = "dbguard"
 _TOP = 5
 
 
@@ -14,8 +13,15 @@ class Summary:
     def __init__(self) -> None:
         self.tests: dict[str, dict[str, Any]] = {}
 
-    def add(self, nodeid: str, payload: dict[str, Any]) -> None:
-        self.tests[nodeid] = payload
+    def add(self, nodeid: str, payload: dict[str, Any], outcome: str) -> None:
+        """Keep what the summary and the reports use, no more: a session may have 100,000."""
+        self.tests[nodeid] = {
+            "total": payload["total"],
+            "counted": payload["counted"],
+            "findings": payload["findings"],
+            "plans_skipped_on": payload["plans_skipped_on"],
+            "outcome": outcome,
+        }
 
     def lines(self, verbose: bool) -> list[str]:
         if not self.tests:

@@ -27,7 +27,7 @@ from ._schema import SchemaFinding, check_engine
 from ._settings import Settings, add_options, read_settings
 from ._snapshot import write_atomically
 from ._store import SnapshotStore, StoreResult
-from ._summary import USER_PROPERTY, Summary
+from ._summary import Summary
 from ._verdicts import (
     attach_plans,
     check_plans,
@@ -43,6 +43,8 @@ _SUMMARY = pytest.StashKey[Summary]()
 _SPEC = pytest.StashKey[TestSpec]()
 _RECORD = pytest.StashKey[Record]()
 _SCHEMA_CHECKED = pytest.StashKey[bool]()
+_PAYLOAD = "dbguard_payload"  # a test's measurements, on its call report
+_WORKER_OUTPUT = "dbguard"  # a pytest-xdist worker's view of the collection
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -205,13 +207,36 @@ def pytest_runtest_makereport(
     report = yield
     record = item.stash.get(_RECORD, None)
     if record is not None and call.when == "call":
-        report.user_properties.append((USER_PROPERTY, _payload(item, record)))
+        setattr(report, _PAYLOAD, _payload(item, record))
     elif record is not None and call.when == "teardown":
         del item.stash[_RECORD]  # a session of many tests keeps no records
     return report
 
 
-def _payload(item: pytest.Item, record: Record) -> dict[str, object]:
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(
+    config: pytest.Config, report: pytest.TestReport
+) -> Generator[None, dict[str, Any] | None, dict[str, Any] | None]:
+    """pytest-xdist sends reports from workers to the controller: the payload goes with them
+    (as an attribute of its own, not a user property: JUnit XML would print those)."""
+    data = yield
+    payload = getattr(report, _PAYLOAD, None)
+    if data is not None and payload is not None:
+        data[_PAYLOAD] = payload
+    return data
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_from_serializable(
+    config: pytest.Config, data: dict[str, Any]
+) -> Generator[None, pytest.TestReport | None, pytest.TestReport | None]:
+    report = yield
+    if report is not None and _PAYLOAD in data:
+        setattr(report, _PAYLOAD, data[_PAYLOAD])
+    return report
+
+
+def _payload(item: pytest.Item, record: Record) -> dict[str, Any]:
     """What the summary and reports need of a test: plain data, so that pytest-xdist can send
     it from a worker to the controller."""
     counted_kinds = item.config.stash[_SETTINGS].count_kinds
@@ -252,24 +277,26 @@ class _Reporting:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
-        for name, payload in report.user_properties:
-            if name == USER_PROPERTY and isinstance(payload, dict):
-                outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
-                self.summary.add(report.nodeid, {**payload, "outcome": outcome})
-                if payload.get("snapshot"):
-                    self.store.writes[payload["snapshot"]["path"]] = payload["snapshot"]["text"]
-                for item in payload.get("schema", ()):
-                    self.schema[f"{item['check']}:{item['table']}:{item['columns']}"] = item
+        payload = getattr(report, _PAYLOAD, None)
+        if payload is None or hasattr(self.config, "workerinput"):
+            return  # a pytest-xdist worker: its controller collects
+        delattr(report, _PAYLOAD)  # pytest keeps every report until the end: keep it small
+        outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
+        self.summary.add(report.nodeid, payload, outcome)
+        if payload["snapshot"]:
+            self.store.writes[payload["snapshot"]["path"]] = payload["snapshot"]["text"]
+        for item in payload["schema"]:
+            self.schema[f"{item['check']}:{item['table']}:{item['columns']}"] = item
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         """pytest-xdist's controller: a worker's view of the collection, for orphans."""
-        self.store.merge(getattr(node, "workeroutput", {}).get(USER_PROPERTY, {}))
+        self.store.merge(getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT, {}))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:  # a pytest-xdist worker: the controller writes
-            workeroutput[USER_PROPERTY] = self.store.export()
+            workeroutput[_WORKER_OUTPUT] = self.store.export()
             return
         settings = self.config.stash[_SETTINGS]
         self.result = self.store.finish(

@@ -52,3 +52,18 @@ def test_no_summary_without_tests(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def helper(): pass")
     result = pytester.runpytest()
     result.stdout.no_fnmatch_line("*= dbguard =*")
+
+
+def test_junit_xml_holds_no_plugin_data(app: pytest.Pytester, any_db: str) -> None:
+    app.makepyfile(
+        test_one="""
+        from sqlalchemy import text
+
+        def test_query(engine):
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        """
+    )
+    app.runpytest("--junitxml=junit.xml").assert_outcomes(passed=1)
+    xml = (app.path / "junit.xml").read_text()
+    assert "<testcase" in xml and "dbguard" not in xml
