@@ -54,6 +54,51 @@ class ShapeCache:
         return shape
 
 
+class VerdictCache:
+    """EXPLAIN verdicts with nothing to report, reused by the next tests while the schema
+    stays as it was: EXPLAIN is the costly part of a test on PostgreSQL, and most tests run
+    the same statements on the same schema.
+
+    A verdict is kept only when it found nothing (an index added later cannot change that),
+    and all of them are dropped when the DDL run between two tests' calls differs from the
+    last time (a fixture that builds another schema) or a test runs DDL itself.
+    """
+
+    _LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._verdicts: dict[tuple[str, str], Explained] = {}
+        self._ddl: list[str] = []  # DDL since the last test's call phase
+        self._previous_ddl: tuple[str, ...] | None = None
+
+    def note_ddl(self, shape: str) -> None:
+        self._ddl.append(shape)
+
+    def start_test(self) -> None:
+        ddl = tuple(self._ddl)
+        self._ddl.clear()
+        if ddl != self._previous_ddl:
+            self._verdicts.clear()
+            self._previous_ddl = ddl
+
+    def schema_changed(self) -> None:
+        self._verdicts.clear()
+        self._previous_ddl = None  # and again at the next test, whatever its fixtures run
+
+    def get(self, key: tuple[str, str]) -> Explained | None:
+        return self._verdicts.get(key)
+
+    def keep(self, key: tuple[str, str], explained: Explained) -> None:
+        if explained.error or explained.scans or explained.lint_hits:
+            return
+        if len(self._verdicts) >= self._LIMIT:
+            self._verdicts.clear()
+        self._verdicts[key] = explained
+
+
+_DDL_VERBS = ("CREATE", "ALTER", "DROP", "TRUNCATE", "COMMENT", "GRANT", "REVOKE", "REINDEX")
+
+
 @dataclass(slots=True)
 class Sample:
     """One run of a statement whose call site was recorded."""
@@ -140,6 +185,7 @@ class Record:
         self.explain_seqscan = False  # EXPLAIN each new shape with enable_seqscan = off
         self.explain_plans = False  # EXPLAIN each new shape after ANALYZE, for its snapshot
         self.explain_analyze = False  # also EXPLAIN ANALYZE read-only statements, for reports
+        self.schema_changed = False  # the test ran DDL: EXPLAIN verdicts are not reused
         self._lock = threading.Lock()
 
     def statement_for(
@@ -177,6 +223,7 @@ class Capture:
         self.finder = finder
         self.shapes = ShapeCache()
         self.active: Record | None = None
+        self.verdicts = VerdictCache()
         self._sample_limit = threshold
         self._max_samples = 4 * threshold
         self._all_call_sites = all_call_sites
@@ -208,12 +255,18 @@ class Capture:
     ) -> None:
         record = self.active
         if record is None:
+            # Between tests: only DDL matters, to know whether the schema is the same.
+            if text.lstrip()[:8].upper().startswith(_DDL_VERBS):
+                self.verdicts.note_ddl(self.shapes.get(text).fingerprint)
             return
         seq = record.total
         record.total = seq + 1
         statement = record.statements.get(text)
         if statement is None:
             statement = record.statement_for(text, self.shapes.get(text), conn, parameters)
+            if statement.shape.kind == "ddl" and not record.schema_changed:
+                record.schema_changed = True
+                self.verdicts.schema_changed()
             if statement.count == 0 and record.explains:
                 self._explain(record, statement, conn, parameters, executemany)
         statement.count += 1
@@ -266,6 +319,14 @@ class Capture:
             or shape.internal
         ):
             return
+        reusable = record.explain_seqscan and not (
+            record.explain_plans or record.explain_analyze or record.schema_changed
+        )
+        key = (statement.text, conn.engine.url.render_as_string(hide_password=True))
+        if reusable:
+            statement.explained = self.verdicts.get(key)
+            if statement.explained is not None:
+                return
         try:
             statement.explained = explain(
                 conn,
@@ -281,6 +342,8 @@ class Capture:
                 error=f"internal error in pytest-dbguard, please report it: "
                 f"{type(error).__name__}: {error}"
             )
+        if reusable:
+            self.verdicts.keep(key, statement.explained)
 
     def _on_begin(self, conn: Connection) -> None:
         self._on_cursor_execute(conn, None, "BEGIN", (), None, False)

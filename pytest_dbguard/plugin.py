@@ -116,6 +116,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     if record is None:
         return (yield)
     record.phase = "call"
+    capture.verdicts.start_test()
     capture.active = record
     try:
         result = yield

@@ -169,3 +169,73 @@ def test_sqlite_is_never_explained(app: pytest.Pytester, monkeypatch: pytest.Mon
         """
     )
     app.runpytest("-W", "error::pytest_dbguard.DBGuardWarning").assert_outcomes(passed=1)
+
+
+def test_verdicts_are_reused_while_the_schema_stays_the_same(
+    plan_app: pytest.Pytester,
+) -> None:
+    plan_app.makepyfile(
+        explain_counter="""
+        import pytest
+        from pytest_dbguard import _capture
+
+        calls = []
+
+        @pytest.fixture(autouse=True)
+        def count_explains(monkeypatch):
+            real = _capture.explain
+            monkeypatch.setattr(_capture, "explain", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+        """,
+        test_reuse="""
+        import pytest
+        from sqlalchemy import text
+        from explain_counter import calls, count_explains
+
+        INDEXED = "SELECT * FROM users WHERE email = :e"
+        UNINDEXED = "SELECT * FROM users WHERE status = :s"
+
+        def run(engine, sql):
+            with engine.connect() as conn:
+                conn.execute(text(sql), {"e": "x", "s": "x"}).all()
+
+        @pytest.mark.parametrize("n", range(3))
+        def test_same_schema(engine, n):
+            run(engine, INDEXED)
+            assert sum("WHERE email" in sql for sql in calls) == 1  # by the first test only
+
+        @pytest.fixture
+        def without_email_index(engine):
+            with engine.begin() as conn:
+                conn.execute(text("DROP INDEX ix_users_email"))
+            return engine
+
+        def test_a_fixture_drops_the_index(without_email_index):
+            run(without_email_index, INDEXED)
+
+        def test_index_dropped_in_the_test(engine):
+            run(engine, INDEXED)
+            with engine.begin() as conn:
+                conn.execute(text("DROP INDEX ix_users_email"))
+            run(engine, INDEXED.replace("*", "id"))
+
+        def test_index_created_in_the_test(engine):
+            with engine.begin() as conn:
+                conn.execute(text("CREATE INDEX ix_users_status ON users (status)"))
+            run(engine, UNINDEXED)
+
+        def test_after_a_test_that_created_an_index(engine):
+            run(engine, UNINDEXED)
+
+        def test_findings_are_never_reused(engine):
+            run(engine, UNINDEXED)
+        """,
+    )
+    result = plan_app.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=4, failed=4)
+    for test in (
+        "test_a_fixture_drops_the_index",
+        "test_index_dropped_in_the_test",
+        "test_after_a_test_that_created_an_index",
+        "test_findings_are_never_reused",
+    ):
+        result.stdout.fnmatch_lines([f"FAILED test_reuse.py::{test} - DBGuard*"])
