@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from ._callsite import CallSite, CallSiteFinder
-from ._explain import Explained, explain
+from ._explain import Explained, explain, relations_in
 from ._findings import Finding
 from ._fingerprint import fingerprint, is_internal, statement_kind
 
@@ -224,6 +224,7 @@ class Capture:
         self.shapes = ShapeCache()
         self.active: Record | None = None
         self.verdicts = VerdictCache()
+        self._relations: dict[tuple[str, str], list[str]] = {}  # the tables a statement read
         self._sample_limit = threshold
         self._max_samples = 4 * threshold
         self._all_call_sites = all_call_sites
@@ -336,6 +337,7 @@ class Capture:
                 analyze_tables=record.explain_plans,
                 seqscan_off=record.explain_seqscan,
                 explain_analyze=record.explain_analyze,
+                relations=self._relations.get(key) if record.explain_plans else None,
             )
         except Exception as error:  # never let the plugin's EXPLAIN break the user's test
             statement.explained = Explained(
@@ -344,6 +346,10 @@ class Capture:
             )
         if reusable:
             self.verdicts.keep(key, statement.explained)
+        if statement.explained.plan is not None:  # what a snapshot's ANALYZE needs next time
+            if len(self._relations) >= _MAX_SHAPES:
+                self._relations.clear()
+            self._relations[key] = relations_in(statement.explained.plan)
 
     def _on_begin(self, conn: Connection) -> None:
         self._on_cursor_execute(conn, None, "BEGIN", (), None, False)

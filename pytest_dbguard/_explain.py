@@ -197,6 +197,14 @@ class DriverSession:
         return bool(getattr(self._dbapi, "autocommit", False))
 
 
+def _is_plan(rows: list[Sequence[Any]]) -> bool:
+    """Whether a result set is EXPLAIN (FORMAT JSON)'s (a JSON array in one column)."""
+    if not rows or len(rows[0]) != 1:
+        return False
+    value = rows[0][0]
+    return isinstance(value, list) or (isinstance(value, str) and value.startswith("["))
+
+
 def _plan_of(rows: list[Sequence[Any]]) -> dict[str, Any]:
     document = rows[0][0]
     if isinstance(document, str):
@@ -226,9 +234,12 @@ def explain(
     analyze_tables: bool,
     seqscan_off: bool,
     explain_analyze: bool = False,
+    relations: list[str] | None = None,
 ) -> Explained:
     """EXPLAIN ``text`` with the test's parameters on the test's connection, and undo every
-    trace of it. Errors are returned, never raised: the test goes on as if nothing happened."""
+    trace of it. Errors are returned, never raised: the test goes on as if nothing happened.
+    ``relations``: the tables the statement read last time, to ANALYZE in the same round trip
+    (with ``analyze_tables``)."""
     try:
         dbapi = conn.connection.dbapi_connection
     except Exception as error:  # a closed or invalidated connection
@@ -249,8 +260,10 @@ def explain(
         else [f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", f"RELEASE SAVEPOINT {_SAVEPOINT}"]
     )
     explain_sql = "EXPLAIN (FORMAT JSON, COSTS TRUE) " + text
-    if seqscan_off and not analyze_tables and not explain_analyze:
-        quick = _explain_in_one_round_trip(session, opening, closing, explain_sql, parameters)
+    if not explain_analyze and (relations or not analyze_tables):
+        quick = _explain_in_one_round_trip(
+            session, opening, closing, explain_sql, parameters, relations, seqscan_off
+        )
         if quick is not None:
             return quick
     run = _Run(session, explain_sql, parameters or None)
@@ -286,25 +299,41 @@ def _explain_in_one_round_trip(
     closing: list[str],
     explain_sql: str,
     parameters: Any,
+    relations: list[str] | None,
+    seqscan_off: bool,
 ) -> Explained | None:
     """The common case, a statement with nothing to report, in one round trip: savepoint,
-    settings, EXPLAIN with sequential scans off and rollback sent as one script, the test's
-    parameters bound by psycopg as literals. None when the driver cannot, or when the plan
-    shows something to report: the step-by-step path then judges it on analyzed tables."""
+    settings, ANALYZE of the tables it read last time (for a snapshot), EXPLAIN, EXPLAIN with
+    sequential scans off, and rollback, sent as one script with the test's parameters bound by
+    psycopg as literals. None when the driver cannot, or when the plans show something to
+    report or other tables: the step-by-step path then judges it."""
     inlined = session.inline(explain_sql, parameters or None)
     if inlined is None:
         return None
-    script = "; ".join([opening, f"{_PIN_SQL}, {_SEQSCAN_OFF}", inlined, *closing])
+    statements = [opening, _PIN_SQL]
+    if relations:
+        statements += ["ANALYZE " + ", ".join(relations), inlined]
+    if seqscan_off:
+        statements += ["SELECT " + _SEQSCAN_OFF, inlined]
     try:
-        sets = session.result_sets(script)
+        sets = session.result_sets("; ".join([*statements, *closing]))
     except Exception as error:
         with contextlib.suppress(Exception):
             session.script(*closing)
+        if relations:  # perhaps not these tables any more: the step-by-step path decides
+            return None
         return Explained(error=_first_line(error))
-    plan = _plan_of(sets[1])
-    if list(unavoidable_scans(plan)) or lint_plans(None, plan):
+    plans = [_plan_of(rows) for rows in sets[1:] if _is_plan(rows)]
+    plan = plans[0] if relations else None
+    off_plan = plans[-1] if seqscan_off else None
+    if plan is not None and relations_in(plan) != sorted(relations or ()):
         return None
-    return Explained(server_major=int(sets[0][0][_VERSION_COLUMN]) // 10000, seqscan_off_plan=plan)
+    if off_plan is not None and list(unavoidable_scans(off_plan)):
+        return None
+    if lint_plans(plan, off_plan):
+        return None
+    major = int(sets[0][0][_VERSION_COLUMN]) // 10000
+    return Explained(plan=plan, seqscan_off_plan=off_plan, server_major=major)
 
 
 _READ_ONLY = re.compile(r"^\s*(?:SELECT|WITH|VALUES|TABLE)\b", re.IGNORECASE)

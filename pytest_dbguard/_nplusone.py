@@ -84,11 +84,13 @@ def _lazy_sql(record: Record, loads: LazyLoads) -> str | None:
 def _repeated_select_findings(
     record: Record, statement: Statement, threshold: int, mode: str
 ) -> list[Finding]:
+    if len(statement.samples) < threshold:
+        return []  # most statements: too few runs to be a pattern
     by_site: dict[CallSite, list[Sample]] = defaultdict(list)
     for sample in statement.samples:
         if (
             sample.site is not None
-            and sample.params_key is not None
+            and not sample.executemany
             and sample.orm_load is None
             and not record.is_nplusone_allowed(sample.seq)
         ):

@@ -150,7 +150,7 @@ def _judge(item: pytest.Item, record: Record) -> None:
         findings += seqscan_findings(record, spec.allow_seqscan, settings.seqscan)
     if settings.lints != "off":
         findings += lint_findings(record, settings.lint_names, spec.allow_lints, settings.lints)
-    if _checks_plans(item):
+    if record.explain_plans:  # the test checks its plans
         plan_findings, write = check_plans(
             record,
             item.nodeid,

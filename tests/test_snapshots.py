@@ -329,3 +329,21 @@ def test_update_writes_only_for_tests_that_check_plans(plan_app: pytest.Pytester
     cleaned.stdout.fnmatch_lines(
         ["dbguard: removed 1 plan snapshot(s):", "  __dbguard__/test_some/test_unchecked.plan"]
     )
+
+
+def test_a_statement_seen_before_gets_the_same_snapshot_as_a_new_one(
+    plan_app: pytest.Pytester,
+) -> None:
+    # test_parametrized[3] repeats [1]'s statement: its plan comes from the one-round-trip
+    # path (ANALYZE of the tables [1]'s plan read); alone, from the step-by-step path.
+    plan_app.makepyfile(test_list=LIST_ITEMS)
+    plan_app.runpytest("--dbguard-plans", "--dbguard-update", "-p", "no:randomly").assert_outcomes(
+        passed=3
+    )
+    after_another = snapshot_files(plan_app.path)
+    for path in (plan_app.path / "__dbguard__").rglob("*.plan"):
+        path.unlink()
+    alone = plan_app.runpytest("--dbguard-plans", "--dbguard-update", "-k", "parametrized and 3")
+    alone.assert_outcomes(passed=1, deselected=2)
+    name = "__dbguard__/test_list/test_parametrized[3].plan"
+    assert snapshot_files(plan_app.path)[name] == after_another[name]
