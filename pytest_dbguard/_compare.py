@@ -63,10 +63,7 @@ def compare(stored: Snapshot | None, current: Snapshot, tolerance: float, path: 
             )
         )
         return verdict
-    from deepdiff import DeepDiff  # imported when a snapshot is first compared
-
-    differences = DeepDiff(_structure(stored), _structure(current))
-    if differences:
+    if _structurally_changed(stored, current):
         verdict.changed = True
         verdict.failures.append(("plan_change", _changed_message(stored, current, path)))
         verdict.details = _both_plans(stored, current)
@@ -94,6 +91,17 @@ def compare(stored: Snapshot | None, current: Snapshot, tolerance: float, path: 
                 f"Cost improved in {path}, {where}\n  {figures}: record it with --dbguard-update"
             )
     return verdict
+
+
+def _structurally_changed(stored: Snapshot, current: Snapshot) -> bool:
+    """Equal structures, the common case, are told by ``==`` (deepdiff takes milliseconds
+    even then); deepdiff judges the others."""
+    before, after = _structure(stored), _structure(current)
+    if before == after:
+        return False
+    from deepdiff import DeepDiff  # imported when a snapshot first differs
+
+    return bool(DeepDiff(before, after))
 
 
 def _both_plans(stored: Snapshot, current: Snapshot) -> dict[str, Any]:

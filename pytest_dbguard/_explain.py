@@ -214,10 +214,12 @@ def _plan_of(rows: list[Sequence[Any]]) -> dict[str, Any]:
 
 
 def relations_in(plan: dict[str, Any]) -> list[str]:
-    """The tables a plan reads (quoted, schema-qualified names for ANALYZE)."""
+    """The tables a plan reads (quoted, schema-qualified names for ANALYZE). Not the target
+    of an INSERT, UPDATE or DELETE (ModifyTable): its statistics change no estimate, and an
+    UPDATE's or DELETE's scan of its target is a node of its own."""
     found = set()
     for node in plan_nodes(plan):
-        if "Relation Name" in node:
+        if "Relation Name" in node and node.get("Node Type") != "ModifyTable":
             name = '"' + node["Relation Name"].replace('"', '""') + '"'
             if node.get("Schema"):
                 name = '"' + node["Schema"].replace('"', '""') + '".' + name
@@ -260,7 +262,7 @@ def explain(
         else [f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", f"RELEASE SAVEPOINT {_SAVEPOINT}"]
     )
     explain_sql = "EXPLAIN (FORMAT JSON, COSTS TRUE) " + text
-    if not explain_analyze and (relations or not analyze_tables):
+    if not explain_analyze and (relations is not None or not analyze_tables):
         quick = _explain_in_one_round_trip(
             session, opening, closing, explain_sql, parameters, relations, seqscan_off
         )
@@ -312,7 +314,9 @@ def _explain_in_one_round_trip(
         return None
     statements = [opening, _PIN_SQL]
     if relations:
-        statements += ["ANALYZE " + ", ".join(relations), inlined]
+        statements.append("ANALYZE " + ", ".join(relations))
+    if relations is not None:
+        statements.append(inlined)
     if seqscan_off:
         statements += ["SELECT " + _SEQSCAN_OFF, inlined]
     try:
@@ -320,13 +324,13 @@ def _explain_in_one_round_trip(
     except Exception as error:
         with contextlib.suppress(Exception):
             session.script(*closing)
-        if relations:  # perhaps not these tables any more: the step-by-step path decides
+        if relations is not None:  # perhaps other tables now: the step-by-step path decides
             return None
         return Explained(error=_first_line(error))
     plans = [_plan_of(rows) for rows in sets[1:] if _is_plan(rows)]
-    plan = plans[0] if relations else None
+    plan = plans[0] if relations is not None else None
     off_plan = plans[-1] if seqscan_off else None
-    if plan is not None and relations_in(plan) != sorted(relations or ()):
+    if plan is not None and relations_in(plan) != relations:
         return None
     if off_plan is not None and list(unavoidable_scans(off_plan)):
         return None
@@ -376,7 +380,7 @@ class _Run:
         result = self.result
         if analyze_tables or not seqscan_off:
             result.plan = self.plan()
-            if analyze_tables:
+            if analyze_tables and relations_in(result.plan):
                 self.analyze(relations_in(result.plan))
                 result.plan = self.plan()
         if not seqscan_off:
