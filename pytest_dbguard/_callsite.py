@@ -119,14 +119,15 @@ class CallSiteFinder:
             self._sites[key] = site
         return site
 
-    def find(self, depth_hint: int = 0) -> tuple[CallSite | None, int]:
+    def find(self, depth_hints: tuple[int, ...] = ()) -> tuple[CallSite | None, int]:
         """Return the user's call site and its depth below the caller of ``find``.
 
-        With ``depth_hint`` (from an earlier call for the same statement), the frame at that
-        depth is confirmed as the first user frame with two look-ups instead of a walk.
+        With ``depth_hints`` (depths found by earlier calls for the same statement: the same SQL
+        may come through two paths, such as Core and an ORM flush), the frame at such a depth is
+        confirmed as the first user frame with two look-ups instead of a walk.
         """
         is_user = self.is_user
-        if depth_hint > 1:
+        for depth_hint in depth_hints:
             try:
                 frame = sys._getframe(depth_hint + 1)
                 if is_user(frame) and not is_user(sys._getframe(depth_hint)):

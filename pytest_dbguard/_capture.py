@@ -35,7 +35,7 @@ class Shape:
     fingerprint: str
     kind: str
     internal: bool
-    depth: int = 0  # where the user's frame was found last time (a hint for the next walk)
+    depths: tuple[int, ...] = ()  # where the user's frame was found (hints for the next walk)
 
 
 class ShapeCache:
@@ -291,7 +291,9 @@ class Capture:
         if shape.kind == "transaction":
             statement.sampling = False
             return None
-        site, shape.depth = self.finder.find(shape.depth)
+        site, depth = self.finder.find(shape.depths)
+        if depth > 1 and depth not in shape.depths:
+            shape.depths = (depth, *shape.depths[:1])
         if not statement.sampling:
             return site
         options = getattr(context, "execution_options", None) or {}

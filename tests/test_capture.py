@@ -183,3 +183,42 @@ def test_call_sites_for_every_statement_on_request(app: pytest.Pytester, any_db:
     app.runpytest(
         "-o", "dbguard_duplicates=off", "-k", "all", "-o", "dbguard_callsites=all"
     ).assert_outcomes(passed=1)
+
+
+def test_one_statement_from_two_call_depths_gets_each_call_site(
+    app: pytest.Pytester, any_db: str
+) -> None:
+    # The same SQL sent directly and through a helper module treated as library code (as Core
+    # and an ORM flush can send one INSERT): the user's frame is at two depths, alternately.
+    app.makepyfile(
+        repository="""
+        from sqlalchemy import select
+        from models import User
+
+        def email_of(conn, user_id):
+            return conn.execute(select(User.email).where(User.id == user_id)).scalar()
+        """,
+        test_depths="""
+        from sqlalchemy import select
+        from models import User
+        import repository
+
+        def lookups(conn, user_id):
+            conn.execute(select(User.email).where(User.id == user_id)).scalar()
+            repository.email_of(conn, user_id)
+
+        def test_alternating(engine, dbguard):
+            with engine.connect() as conn:
+                for user_id in (1, 2, 3):
+                    lookups(conn, user_id)
+            sites = [str(q.call_site) for q in dbguard.queries if q.kind == "select"]
+            assert sites == ["test_depths.py:6 in lookups", "test_depths.py:7 in lookups"] * 3
+        """,
+    )
+    options = [
+        "dbguard_callsites=all",
+        "dbguard_nplusone=off",
+        "dbguard_library_modules=repository",
+    ]
+    result = app.runpytest(*[arg for option in options for arg in ("-o", option)])
+    result.assert_outcomes(passed=1)
