@@ -129,7 +129,8 @@ TEMPLATES = [
     "SELECT a, b FROM t WHERE x IN ({}, {}) ORDER BY a LIMIT 10",
     "UPDATE items SET title = {} WHERE id = {}",
     "INSERT INTO t (a, b) VALUES ({}, {})",
-    "select count(*) from t where created_at > {} -- {}",
+    # a literal inside a line comment is no literal (one with a newline ends the comment)
+    "select count(*) from t where created_at > {} -- newest first\n and id <> {}",
     "SELECT {} + {} AS total",
 ]
 
