@@ -20,7 +20,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from ._callsite import CallSite, CallSiteFinder
 from ._explain import Explained, explain, relations_in
 from ._findings import Finding
-from ._fingerprint import fingerprint, is_internal, statement_kind
+from ._fingerprint import DDL_KEYWORDS, fingerprint, is_internal, statement_kind
 
 _MAX_SHAPES = 50_000  # distinct statement texts cached per session before the cache restarts
 _MAX_TEXTS_PER_TEST = 10_000  # beyond this a test's statements are looked up by shape
@@ -94,9 +94,6 @@ class VerdictCache:
         if len(self._verdicts) >= self._LIMIT:
             self._verdicts.clear()
         self._verdicts[key] = explained
-
-
-_DDL_VERBS = ("CREATE", "ALTER", "DROP", "TRUNCATE", "COMMENT", "GRANT", "REVOKE", "REINDEX")
 
 
 @dataclass(slots=True)
@@ -257,7 +254,7 @@ class Capture:
         record = self.active
         if record is None:
             # Between tests: only DDL matters, to know whether the schema is the same.
-            if text.lstrip()[:8].upper().startswith(_DDL_VERBS):
+            if text.lstrip()[:8].upper().startswith(DDL_KEYWORDS):
                 self.verdicts.note_ddl(self.shapes.get(text).fingerprint)
             return
         seq = record.total

@@ -465,27 +465,6 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def real_cost(plan: dict[str, Any]) -> float:
-    """A plan's total cost without the 1e10 that PostgreSQL before 18 adds to every disabled
-    sequential scan (18 marks them ``Disabled`` instead)."""
-    disabled = sum(
-        1
-        for node in plan_nodes(plan)
-        if node.get("Node Type") == "Seq Scan" and float(node.get("Startup Cost", 0)) >= 1e10
-    )
-    return float(plan.get("Total Cost", 0.0)) - disabled * 1e10
-
-
-def without_disable_costs(plan: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``plan`` whose every node's costs leave out the disable cost."""
-    copy = {key: value for key, value in plan.items() if key != "Plans"}
-    children = [without_disable_costs(child) for child in plan.get("Plans", ())]
-    if children:
-        copy["Plans"] = children
-    copy["Total Cost"] = real_cost(plan)
-    return copy
-
-
 def _first_line(error: BaseException) -> str:
     """The error as a warning shows it; one that did not come from the database or its
     driver is the plugin's own bug, and says so."""

@@ -96,6 +96,8 @@ _KIND_BY_KEYWORD: Final = {
     "SAVEPOINT": "transaction",
     "RELEASE": "transaction",
 }
+#: The first words of DDL statements (a cheap test before a statement is fingerprinted).
+DDL_KEYWORDS: Final = tuple(word for word, kind in _KIND_BY_KEYWORD.items() if kind == "ddl")
 _WORD = re.compile(r"[A-Za-z_]+")
 
 

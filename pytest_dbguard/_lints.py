@@ -14,11 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._plans import plan_nodes
+from ._plans import CONDITIONS, plan_nodes
 
 LINTS = ("correlated_subquery", "cartesian_join", "sort_without_index")
-
-_CONDITIONS = ("Index Cond", "Recheck Cond", "Filter", "Join Filter", "Hash Cond", "Merge Cond")
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,7 @@ def lint_plans(
 
 
 def _text_of(node: dict[str, Any]) -> str:
-    return " ".join(str(node.get(key, "")) for key in _CONDITIONS)
+    return " ".join(str(node.get(key, "")) for key in CONDITIONS)
 
 
 def _correlated_subqueries(plan: dict[str, Any]) -> Iterator[LintHit]:

@@ -36,7 +36,8 @@ _PROPERTIES = (
     "Presorted Key",
     "Group Key",
 )
-_CONDITIONS = frozenset(
+#: The keys of a plan node that hold a condition.
+CONDITIONS = frozenset(
     {"Hash Cond", "Merge Cond", "Index Cond", "Recheck Cond", "Join Filter", "Filter"}
 )
 # The type a driver gave a parameter depends on its value (psycopg sends 2 as smallint and
@@ -142,7 +143,7 @@ def _node(plan: dict[str, Any], aliases: _Aliases) -> PlanNode:
             continue  # the default: only a backward scan says something
         if key in plan:
             value = aliases.apply(_text(plan[key]))
-            if key in _CONDITIONS:
+            if key in CONDITIONS:
                 value = normalize_condition(value)
             properties[key] = value
     return PlanNode(

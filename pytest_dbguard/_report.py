@@ -13,9 +13,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._lints import LINTS
+
 FORMAT_VERSION = 1
 _GITHUB_LIMIT = 900_000  # GitHub accepts 1 MiB of step summary per step
-_LINT_KINDS = ("correlated_subquery", "cartesian_join", "sort_without_index")
 
 
 @dataclass
@@ -203,11 +204,7 @@ def _current(kind: str, details: dict[str, Any]) -> list[str]:
             f"- {details['count']} statements where {expected} {details['limit']} are "
             f"allowed ({details['source']})"
         )
-    if details.get("rows") and kind in (
-        "correlated_subquery",
-        "cartesian_join",
-        "sort_without_index",
-    ):
+    if details.get("rows") and kind in LINTS:
         lines.append(f"- About {details['rows']:,} rows drive it")
     analyze = details.get("analyze")
     if analyze:

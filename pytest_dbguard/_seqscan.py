@@ -56,6 +56,27 @@ def _restricted(node: dict[str, Any]) -> bool:
     return any(_restricted(child) for child in node.get("Plans", ()))
 
 
+def real_cost(plan: dict[str, Any]) -> float:
+    """A plan's total cost without the 1e10 that PostgreSQL before 18 adds to every disabled
+    sequential scan (18 marks them ``Disabled`` instead)."""
+    disabled = sum(
+        1
+        for node in plan_nodes(plan)
+        if node.get("Node Type") == "Seq Scan" and "Disabled" not in node and _disabled(node)
+    )
+    return float(plan.get("Total Cost", 0.0)) - disabled * _DISABLE_COST
+
+
+def without_disable_costs(plan: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``plan`` whose every node's costs leave out the disable cost."""
+    copy = {key: value for key, value in plan.items() if key != "Plans"}
+    children = [without_disable_costs(child) for child in plan.get("Plans", ())]
+    if children:
+        copy["Plans"] = children
+    copy["Total Cost"] = real_cost(plan)
+    return copy
+
+
 def unavoidable_scans(plan: dict[str, Any]) -> Iterator[UnavoidableScan]:
     yield from _visit(plan, [])
 

@@ -10,13 +10,14 @@ from typing import Any
 from ._capture import Record, Statement
 from ._compare import compare
 from ._conditions import sort_columns
-from ._explain import IndexCheck, real_cost, without_disable_costs
+from ._explain import IndexCheck
 from ._findings import Finding
 from ._fingerprint import fingerprint
 from ._format import display_sql, sites_text
 from ._indexes import Candidate
 from ._lints import LintHit
 from ._plans import normalize, normalize_condition, plan_nodes, render
+from ._seqscan import real_cost, without_disable_costs
 from ._snapshot import (
     Snapshot,
     SnapshotError,
