@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from ._callsite import CallSite, CallSiteFinder
-from ._explain import Explained, explain, relations_in
+from ._explain import Explained, explain, internal_error, relations_in
 from ._findings import Finding
 from ._fingerprint import DDL_KEYWORDS, fingerprint, is_internal, statement_kind
 
@@ -134,6 +134,9 @@ class Statement:
 
     def call_sites(self) -> list[CallSite]:
         return [site for site in self.sites if site is not None]
+
+    def first_call_site(self) -> CallSite | None:
+        return next((site for site in self.sites if site is not None), None)
 
 
 @dataclass(slots=True)
@@ -339,10 +342,7 @@ class Capture:
                 relations=self._relations.get(key) if record.explain_plans else None,
             )
         except Exception as error:  # never let the plugin's EXPLAIN break the user's test
-            statement.explained = Explained(
-                error=f"internal error in pytest-dbguard, please report it: "
-                f"{type(error).__name__}: {error}"
-            )
+            statement.explained = Explained(error=internal_error(error))
         if reusable:
             self.verdicts.keep(key, statement.explained)
         if statement.explained.plan is not None:  # what a snapshot's ANALYZE needs next time

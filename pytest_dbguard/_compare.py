@@ -31,10 +31,10 @@ def _structure(snapshot: Snapshot) -> list[dict[str, Any]]:
     ]
 
 
-def _text_without_figures(snapshot: Snapshot) -> list[str]:
+def _lines(snapshot: Snapshot, *, figures: bool) -> list[str]:
     lines = []
     for number, statement in enumerate(snapshot.statements, start=1):
-        lines += statement_lines(number, statement, figures=False)
+        lines += statement_lines(number, statement, figures=figures)
     return lines
 
 
@@ -105,15 +105,9 @@ def _structurally_changed(stored: Snapshot, current: Snapshot) -> bool:
 
 
 def _both_plans(stored: Snapshot, current: Snapshot) -> dict[str, Any]:
-    def lines(snapshot: Snapshot) -> list[str]:
-        text: list[str] = []
-        for number, statement in enumerate(snapshot.statements, start=1):
-            text += statement_lines(number, statement, figures=True)
-        return text
-
     return {
-        "plan_before": lines(stored),
-        "plan_after": lines(current),
+        "plan_before": _lines(stored, figures=True),
+        "plan_after": _lines(current, figures=True),
         "cost_before": sum(statement.plan.total_cost for statement in stored.statements),
         "cost_after": sum(statement.plan.total_cost for statement in current.statements),
     }
@@ -122,8 +116,8 @@ def _both_plans(stored: Snapshot, current: Snapshot) -> dict[str, Any]:
 def _changed_message(stored: Snapshot, current: Snapshot, path: str) -> str:
     diff = list(
         difflib.unified_diff(
-            _text_without_figures(stored),
-            _text_without_figures(current),
+            _lines(stored, figures=False),
+            _lines(current, figures=False),
             fromfile=f"{path} (snapshot)",
             tofile="this run",
             lineterm="",

@@ -92,12 +92,11 @@ def index_columns(
 
 def sort_columns(sort_keys: list[str], qualifiers: set[str]) -> list[str]:
     """Plain columns of one table in a Sort node's keys (``items.created_at DESC``)."""
-
     columns = []
     for key in sort_keys:
         expression = re.sub(r"\s+(ASC|DESC|NULLS (FIRST|LAST))\b", "", key, flags=re.I)
         column = _bare_column(parse_condition(expression))
-        if column is None or not (not column.table or column.table in qualifiers):
+        if column is None or not _belongs(column, qualifiers, qualified_only=False):
             break  # an index can provide the order only up to the first other key
         columns.append(column.name)
     return columns

@@ -468,7 +468,12 @@ def _literal(value: str) -> str:
 def _first_line(error: BaseException) -> str:
     """The error as a warning shows it; one that did not come from the database or its
     driver is the plugin's own bug, and says so."""
+    if type(error).__module__.split(".")[0] not in _DATABASE_ERRORS:
+        return internal_error(error)
+    return (str(error).strip() or type(error).__name__).splitlines()[0]
+
+
+def internal_error(error: BaseException) -> str:
+    """An error of the plugin's own, as its warning shows it."""
     text = (str(error).strip() or type(error).__name__).splitlines()[0]
-    if type(error).__module__.split(".")[0] in _DATABASE_ERRORS:
-        return text
     return f"internal error in pytest-dbguard, please report it: {type(error).__name__}: {text}"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._conditions import index_columns, sort_columns
+from ._plans import plan_nodes
 from ._seqscan import UnavoidableScan
 
 _MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names
@@ -90,13 +91,10 @@ def candidate_for(scan: UnavoidableScan, plan: dict[str, Any]) -> Candidate | No
 
 def _limited_sort_keys(plan: dict[str, Any], qualifiers: set[str]) -> list[str]:
     """Sort columns of a Sort directly under a Limit (ORDER BY ... LIMIT)."""
-    stack = [plan]
-    while stack:
-        node = stack.pop()
-        children = node.get("Plans", [])
-        if node.get("Node Type") == "Limit":
-            for child in children:
-                if child.get("Node Type") in ("Sort", "Incremental Sort"):
-                    return sort_columns(list(child.get("Sort Key", [])), qualifiers)
-        stack.extend(children)
+    for node in plan_nodes(plan):
+        if node.get("Node Type") != "Limit":
+            continue
+        for child in node.get("Plans", ()):
+            if child.get("Node Type") in ("Sort", "Incremental Sort"):
+                return sort_columns(list(child.get("Sort Key", [])), qualifiers)
     return []

@@ -10,7 +10,7 @@ from typing import Any
 from ._capture import Record, Statement
 from ._compare import compare
 from ._conditions import sort_columns
-from ._explain import IndexCheck
+from ._explain import Explained, IndexCheck
 from ._findings import Finding
 from ._fingerprint import fingerprint
 from ._format import display_sql, sites_text
@@ -43,7 +43,7 @@ def explain_warnings(record: Record) -> list[Finding]:
                     message=f"{summary}: {explained.error}\n"
                     "  Its plan is not checked; the test's own statement ran as usual.",
                     details={"statement": statement.shape.fingerprint, "error": explained.error},
-                    site=next(iter(statement.call_sites()), None),
+                    site=statement.first_call_site(),
                 )
             )
     return findings
@@ -68,6 +68,14 @@ def seqscan_findings(record: Record, allowed: frozenset[str], mode: str) -> list
 
 def _rendered(plan: dict[str, Any]) -> list[str]:
     return render(normalize(without_disable_costs(plan)))
+
+
+def _plan_details(explained: Explained | None) -> dict[str, Any] | None:
+    """For reports: the plan that runs (or, without one, the plan with sequential scans off)."""
+    plan = (explained.plan or explained.seqscan_off_plan) if explained else None
+    if plan is None:
+        return None
+    return {"plan_before": _rendered(plan), "cost_before": real_cost(plan)}
 
 
 def _suggestion(check: IndexCheck) -> dict[str, Any] | None:
@@ -128,7 +136,7 @@ def _seqscan_finding(statement: Statement, check: IndexCheck, condition: str, mo
     scan = check.scan
     column_text = ", ".join(scan.columns) or "?"
     summary = f"Unavoidable sequential scan: no index serves {scan.table} ({column_text})"
-    site = next(iter(statement.call_sites()), None)
+    site = statement.first_call_site()
     suggestion = _suggestion(check)
     cost_before = real_cost(check.plan_before) if check.plan_before else 0.0
     if suggestion is not None:
@@ -287,7 +295,7 @@ def _lint_finding(statement: Statement, hit: LintHit, mode: str) -> Finding:
         "create_sql": candidate.create_sql(concurrently=True) if candidate else "(on the sort key)",
     }
     diagnosis, fix = (text.format(**values) for text in _LINT_TEXT[hit.lint])
-    site = next(iter(statement.call_sites()), None)
+    site = statement.first_call_site()
     message = "\n".join(
         [
             diagnosis,
@@ -298,7 +306,7 @@ def _lint_finding(statement: Statement, hit: LintHit, mode: str) -> Finding:
         ]
     )
     explained = statement.explained
-    plan = explained.plan or explained.seqscan_off_plan if explained else None
+    plan_details = _plan_details(explained) or {"plan_before": [], "cost_before": None}
     return Finding(
         kind=hit.lint,
         verdict=mode,
@@ -311,8 +319,7 @@ def _lint_finding(statement: Statement, hit: LintHit, mode: str) -> Finding:
             "rows": hit.rows,
             "statement": statement.shape.fingerprint,
             "call_site": str(site) if site else None,
-            "plan_before": _rendered(plan) if plan else [],
-            "cost_before": real_cost(plan) if plan else None,
+            **plan_details,
             "recommendation": fix.removeprefix("Fix: "),
             "create_sql": candidate.create_sql(concurrently=True) if candidate else None,
             "alembic": candidate.alembic() if candidate else None,
@@ -329,8 +336,6 @@ def attach_plans(record: Record, findings: list[Finding]) -> None:
         if "plan_before" in details or not details.get("statement"):
             continue
         statement = record.by_shape.get(details["statement"])
-        explained = statement.explained if statement else None
-        plan = (explained.plan or explained.seqscan_off_plan) if explained else None
-        if plan is not None:
-            details["plan_before"] = _rendered(plan)
-            details["cost_before"] = real_cost(plan)
+        plan_details = _plan_details(statement.explained if statement else None)
+        if plan_details is not None:
+            details.update(plan_details)
