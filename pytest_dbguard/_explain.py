@@ -113,29 +113,18 @@ class DriverSession:
         self._async_raw = raw if raw is not None and self._psycopg else None
 
     def run(self, sql: str, parameters: Any = None) -> list[Sequence[Any]]:
-        if self._async_raw is not None:
-            rows: list[Sequence[Any]] = await_only(self._run_async(sql, parameters))
-            return rows
+        """The rows of ``sql`` (of its last statement, for a psycopg script)."""
+        if self._psycopg:
+            return self._psycopg_results(sql, parameters)[-1] or []
         cursor = self._dbapi.cursor()
         try:
-            if self._psycopg:
-                cursor.execute(sql, parameters, prepare=False)
-                while cursor.nextset():  # a script: the last statement's rows
-                    pass
-            elif parameters is None:
+            if parameters is None:
                 cursor.execute(sql)
             else:
                 cursor.execute(sql, parameters)
             return list(cursor.fetchall()) if cursor.description else []
         finally:
             cursor.close()
-
-    async def _run_async(self, sql: str, parameters: Any) -> list[Sequence[Any]]:
-        async with self._async_raw.cursor() as cursor:  # type: ignore[union-attr]
-            await cursor.execute(sql, parameters, prepare=False)
-            while cursor.nextset():
-                pass
-            return list(await cursor.fetchall()) if cursor.description else []
 
     def inline(self, sql: str, parameters: Any) -> str | None:
         """``sql`` with the parameters bound as literals by psycopg itself, for a script of
@@ -153,30 +142,36 @@ class DriverSession:
 
     def result_sets(self, script: str) -> list[list[Sequence[Any]]]:
         """Every result set of a psycopg script, in order (statements without rows skipped)."""
+        return [rows for rows in self._psycopg_results(script, None) if rows is not None]
+
+    def _psycopg_results(self, sql: str, parameters: Any) -> list[list[Sequence[Any]] | None]:
+        """Each statement's rows, None for one without rows (psycopg, sync or async)."""
         if self._async_raw is not None:
-            sets: list[list[Sequence[Any]]] = await_only(self._result_sets_async(script))
-            return sets
+            results: list[list[Sequence[Any]] | None] = await_only(
+                self._psycopg_results_async(sql, parameters)
+            )
+            return results
         cursor = self._dbapi.cursor()
         try:
-            cursor.execute(script, prepare=False)
-            sets = []
+            cursor.execute(sql, parameters, prepare=False)
+            results = []
             while True:
-                if cursor.description:
-                    sets.append(list(cursor.fetchall()))
+                results.append(list(cursor.fetchall()) if cursor.description else None)
                 if not cursor.nextset():
-                    return sets
+                    return results
         finally:
             cursor.close()
 
-    async def _result_sets_async(self, script: str) -> list[list[Sequence[Any]]]:
+    async def _psycopg_results_async(
+        self, sql: str, parameters: Any
+    ) -> list[list[Sequence[Any]] | None]:
         async with self._async_raw.cursor() as cursor:  # type: ignore[union-attr]
-            await cursor.execute(script, prepare=False)
-            sets = []
+            await cursor.execute(sql, parameters, prepare=False)
+            results: list[list[Sequence[Any]] | None] = []
             while True:
-                if cursor.description:
-                    sets.append(list(await cursor.fetchall()))
+                results.append(list(await cursor.fetchall()) if cursor.description else None)
                 if not cursor.nextset():
-                    return sets
+                    return results
 
     def script(self, *statements: str) -> list[Sequence[Any]]:
         """Statements without parameters, in one round trip where the driver allows it (every
@@ -380,8 +375,9 @@ class _Run:
         result = self.result
         if analyze_tables or not seqscan_off:
             result.plan = self.plan()
-            if analyze_tables and relations_in(result.plan):
-                self.analyze(relations_in(result.plan))
+            relations = relations_in(result.plan) if analyze_tables else []
+            if relations:
+                self.analyze(relations)
                 result.plan = self.plan()
         if not seqscan_off:
             result.lint_hits = lint_plans(result.plan, None)
@@ -447,8 +443,10 @@ class _Run:
         except Exception as error:
             check.error = _first_line(error)
         finally:
-            self.session.run(f"ROLLBACK TO SAVEPOINT {_CANDIDATE_SAVEPOINT}")
-            self.session.run(f"RELEASE SAVEPOINT {_CANDIDATE_SAVEPOINT}")
+            self.session.script(
+                f"ROLLBACK TO SAVEPOINT {_CANDIDATE_SAVEPOINT}",
+                f"RELEASE SAVEPOINT {_CANDIDATE_SAVEPOINT}",
+            )
         return check
 
     def explain_analyze(self, sql: str) -> None:

@@ -309,7 +309,8 @@ class _Reporting:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _write_reports(self, settings: Settings) -> None:
-        if not (settings.report or settings.json or os.environ.get("GITHUB_STEP_SUMMARY")):
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if not (settings.report or settings.json or step_summary):
             return
         data = build_json(self.summary.tests, [self.schema[key] for key in sorted(self.schema)])
         markdown = render_markdown(data)
@@ -326,7 +327,6 @@ class _Reporting:
                 except OSError as error:
                     assert self.result is not None
                     self.result.errors.append(f"{path}: cannot write the report: {error}")
-        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:
             with open(step_summary, "a", encoding="utf-8") as handle:
                 handle.write(github_summary(markdown))
