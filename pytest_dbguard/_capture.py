@@ -36,6 +36,7 @@ class Shape:
     kind: str
     internal: bool
     depths: tuple[int, ...] = ()  # where the user's frame was found (hints for the next walk)
+    relations: list[str] | None = None  # the tables its plan read (a hint for the next ANALYZE)
 
 
 class ShapeCache:
@@ -224,7 +225,6 @@ class Capture:
         self.shapes = ShapeCache()
         self.active: Record | None = None
         self.verdicts = VerdictCache()
-        self._relations: dict[tuple[str, str], list[str]] = {}  # the tables a statement read
         self._sample_limit = threshold
         self._max_samples = 4 * threshold
         self._all_call_sites = all_call_sites
@@ -325,8 +325,9 @@ class Capture:
         reusable = record.explain_seqscan and not (
             record.explain_plans or record.explain_analyze or record.schema_changed
         )
-        key = (statement.text, conn.engine.url.render_as_string(hide_password=True))
+        key = None
         if reusable:
+            key = (statement.text, conn.engine.url.render_as_string(hide_password=True))
             statement.explained = self.verdicts.get(key)
             if statement.explained is not None:
                 return
@@ -339,16 +340,14 @@ class Capture:
                 analyze_tables=record.explain_plans,
                 seqscan_off=record.explain_seqscan,
                 explain_analyze=record.explain_analyze,
-                relations=self._relations.get(key) if record.explain_plans else None,
+                relations=shape.relations if record.explain_plans else None,
             )
         except Exception as error:  # never let the plugin's EXPLAIN break the user's test
             statement.explained = Explained(error=internal_error(error))
-        if reusable:
+        if key is not None:
             self.verdicts.keep(key, statement.explained)
-        if statement.explained.plan is not None:  # what a snapshot's ANALYZE needs next time
-            if len(self._relations) >= _MAX_SHAPES:
-                self._relations.clear()
-            self._relations[key] = relations_in(statement.explained.plan)
+        if statement.explained.plan is not None:
+            shape.relations = relations_in(statement.explained.plan)
 
     def _on_begin(self, conn: Connection) -> None:
         self._on_cursor_execute(conn, None, "BEGIN", (), None, False)
