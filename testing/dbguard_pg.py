@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 import pytest
 from pytest_postgresql import factories
+from pytest_postgresql.janitor import DatabaseJanitor
 
 URL_VARIABLE = "DBGUARD_TEST_DATABASE_URL"
 
@@ -92,22 +93,16 @@ def sqlalchemy_url(connection: psycopg.Connection, driver: str) -> str:
 @pytest.fixture
 def second_database_url(pg_database: psycopg.Connection) -> Iterator[str]:
     """Another fresh database on the same server, for tests that compare two databases."""
-    name = f"{pg_database.info.dbname}_second"
     info = pg_database.info
-    admin = psycopg.connect(
-        dbname="postgres",
+    name = f"{info.dbname}_second"
+    janitor = DatabaseJanitor(
+        user=info.user,
         host=info.host,
         port=info.port,
-        user=info.user,
+        dbname=name,
         password=info.password or None,
-        autocommit=True,
     )
-    with admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield sqlalchemy_url(pg_database, "postgresql+psycopg").replace(
-                f"/{info.dbname}", f"/{name}", 1
-            )
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with janitor:  # creates the database, and drops it afterwards
+        yield sqlalchemy_url(pg_database, "postgresql+psycopg").replace(
+            f"/{info.dbname}", f"/{name}", 1
+        )
