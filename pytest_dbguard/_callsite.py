@@ -1,9 +1,9 @@
 """Call sites: the first frame of the user's own code behind a statement.
 
 Walking the stack is the expensive part of capture, so every file's classification (user
-code or library) is cached by file name, and a caller may pass the depth at which the user
-frame was found last time for the same statement: two frame look-ups confirm it instead of a
-walk.
+code or library) is cached by file name, a caller may pass the depth at which the user frame
+was found last time for the same statement (two frame look-ups confirm it instead of a walk),
+and the hot path keeps a frame's code and line, naming the call site only when asked.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ try:  # async engines run the driver inside a greenlet; the caller is in its par
     from greenlet import getcurrent as _current_greenlet
 except ImportError:  # pragma: no cover - greenlet is installed with SQLAlchemy on most platforms
     _current_greenlet = None
+
+
+SiteKey = tuple[CodeType, int]  # a user frame's code and line: a call site not yet named
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +54,7 @@ def _matches_module(module: str, prefixes: tuple[str, ...]) -> bool:
     return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
 
 
-_MAX_SITES = 20_000  # call sites cached per session before the cache restarts
+_MAX_SITES = 20_000  # call sites cached per test before the cache restarts
 _COMPREHENSIONS = (".<listcomp>", ".<dictcomp>", ".<setcomp>", ".<genexpr>")
 
 
@@ -78,7 +81,7 @@ class CallSiteFinder:
         self._user_modules = tuple(user_modules)
         self._user_file: dict[str, bool] = {}
         self._display_path: dict[str, str] = {}
-        self._sites: dict[tuple[CodeType, int], CallSite] = {}
+        self._sites: dict[SiteKey, CallSite] = {}
 
     def _classify(self, frame: FrameType) -> bool:
         filename = frame.f_code.co_filename
@@ -101,49 +104,63 @@ class CallSiteFinder:
             return os.path.relpath(path, self._rootdir).replace(os.sep, "/")
         return path
 
+    def start_test(self) -> None:
+        """Call sites are named for one test only. A suite has many distinct call sites, and
+        a cache kept for the session holds each one alive: those long-lived objects bring the
+        garbage collector's full collections forward, into the tests (in the benchmark, one
+        40 ms full collection moved into the call phases)."""
+        self._sites = {}
+
     def is_user(self, frame: FrameType) -> bool:
         known = self._user_file.get(frame.f_code.co_filename)
         return self._classify(frame) if known is None else known
 
-    def site_of(self, frame: FrameType) -> CallSite:
-        # Cached by instruction: frame.f_lineno scans the function's line table, which costs
-        # microseconds in a long function, on every statement sampled.
-        key = (frame.f_code, frame.f_lasti)
+    def name(self, key: SiteKey) -> CallSite:
+        """The call site a key from ``find_key`` stands for (named when first asked for)."""
         site = self._sites.get(key)
         if site is None:
             if len(self._sites) >= _MAX_SITES:
                 self._sites.clear()
-            code = frame.f_code
+            code, lineno = key
             name = _readable_name(code.co_qualname)
-            site = CallSite(self._display_path[code.co_filename], frame.f_lineno, name)
+            site = CallSite(self._display_path[code.co_filename], lineno, name)
             self._sites[key] = site
         return site
 
     def find(self, depth_hints: tuple[int, ...] = ()) -> tuple[CallSite | None, int]:
-        """Return the user's call site and its depth below the caller of ``find``.
+        """``find_key``, with the call site named."""
+        key, depth = self.find_key(depth_hints)
+        return (None if key is None else self.name(key)), depth
 
-        With ``depth_hints`` (depths found by earlier calls for the same statement: the same SQL
-        may come through two paths, such as Core and an ORM flush), the frame at such a depth is
-        confirmed as the first user frame with two look-ups instead of a walk.
+    def find_key(self, depth_hints: tuple[int, ...] = ()) -> tuple[SiteKey | None, int]:
+        """Return the user's frame as a key (its code and line) and its depth below the caller
+        of ``find_key``.
+
+        The hot path of sampling: a key costs a tuple, and its ``CallSite`` (a path relative
+        to the rootdir, a readable function name) is built only when a message or the N+1
+        check asks for it, once per test and key. With ``depth_hints`` (depths found by earlier
+        calls for the same statement: the same SQL may come through two paths, such as Core
+        and an ORM flush), the frame at such a depth is confirmed as the first user frame with
+        two look-ups instead of a walk.
         """
         is_user = self.is_user
         for depth_hint in depth_hints:
             try:
                 frame = sys._getframe(depth_hint + 1)
                 if is_user(frame) and not is_user(sys._getframe(depth_hint)):
-                    return self.site_of(frame), depth_hint
+                    return (frame.f_code, frame.f_lineno), depth_hint
             except ValueError:
                 pass
         found: FrameType | None = sys._getframe(2)
         depth = 1
         while found is not None:
             if is_user(found):
-                return self.site_of(found), depth
+                return (found.f_code, found.f_lineno), depth
             found = found.f_back
             depth += 1
         return self._find_across_greenlets(), 0
 
-    def _find_across_greenlets(self) -> CallSite | None:
+    def _find_across_greenlets(self) -> SiteKey | None:
         """Async engines run the driver call in a child greenlet: continue the walk in the
         parent greenlets, where the awaiting coroutine of the user's code is suspended."""
         if _current_greenlet is None:
@@ -153,7 +170,7 @@ class CallSiteFinder:
             frame: FrameType | None = greenlet.gr_frame
             while frame is not None:
                 if self.is_user(frame):
-                    return self.site_of(frame)
+                    return (frame.f_code, frame.f_lineno)
                 frame = frame.f_back
             greenlet = greenlet.parent
         return None

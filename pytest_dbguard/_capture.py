@@ -17,7 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from ._callsite import CallSite, CallSiteFinder
+from ._callsite import CallSite, CallSiteFinder, SiteKey
 from ._explain import Explained, explain, internal_error, relations_in
 from ._findings import Finding
 from ._fingerprint import DDL_KEYWORDS, fingerprint, is_internal, statement_kind
@@ -102,11 +102,16 @@ class Sample:
     """One run of a statement whose call site was recorded."""
 
     seq: int
-    site: CallSite | None
+    site_key: SiteKey | None
     text: str
     parameters: Any  # kept for the analysis, never printed
     executemany: bool  # a batch: never a repeat of one row
     orm_load: str | None  # "lazy" (a relationship) or "refresh" (expired attributes), by the ORM
+    finder: CallSiteFinder
+
+    @property
+    def site(self) -> CallSite | None:
+        return None if self.site_key is None else self.finder.name(self.site_key)
 
     @property
     def params_key(self) -> int | None:
@@ -114,6 +119,11 @@ class Sample:
         statements that ran often enough to matter."""
         if self.executemany:
             return None
+        if type(self.parameters) is tuple:  # positional drivers (sqlite3): hashable, fast
+            try:
+                return hash((self.text, self.parameters))
+            except TypeError:  # a list or a dict among the values
+                pass
         return hash((self.text, repr(self.parameters)))
 
 
@@ -127,17 +137,19 @@ class Statement:
     first_seq: int
     first_parameters: Any
     connection: Connection | None
+    finder: CallSiteFinder
     count: int = 0
     samples: list[Sample] = field(default_factory=list)
-    sites: dict[CallSite | None, int] = field(default_factory=dict)
+    sites: dict[SiteKey | None, int] = field(default_factory=dict)  # sampled runs per site
     sampling: bool = True
     explained: Explained | None = None
 
     def call_sites(self) -> list[CallSite]:
-        return [site for site in self.sites if site is not None]
+        return list(dict.fromkeys(self.finder.name(key) for key in self.sites if key is not None))
 
     def first_call_site(self) -> CallSite | None:
-        return next((site for site in self.sites if site is not None), None)
+        key = next((key for key in self.sites if key is not None), None)
+        return None if key is None else self.finder.name(key)
 
 
 @dataclass(slots=True)
@@ -169,14 +181,15 @@ class LogEntry(NamedTuple):
 class Record:
     """Everything captured for one test."""
 
-    def __init__(self, nodeid: str, max_recorded: int) -> None:
+    def __init__(self, nodeid: str, max_recorded: int, finder: CallSiteFinder) -> None:
         self.nodeid = nodeid
         self.max_recorded = max_recorded
+        self.finder = finder
         self.total = 0
         self.phase = "setup"
         self.statements: dict[str, Statement] = {}  # by text, several texts may share one
         self.by_shape: dict[str, Statement] = {}
-        self.log: list[tuple[Statement, str, CallSite | None, bool, Any, str]] = []
+        self.log: list[tuple[Statement, str, SiteKey | None, bool, Any, str]] = []
         self.findings: list[Finding] = []
         self.snapshot_write: Any = None  # a _verdicts.SnapshotWrite, sent to the controller
         self.plans_skipped_on: int | None = None  # a PostgreSQL version snapshots do not record
@@ -197,14 +210,20 @@ class Record:
             statement = self.by_shape.get(shape.fingerprint)
             if statement is None:
                 dialect = conn.dialect.name if conn is not None else ""
-                statement = Statement(text, shape, dialect, self.total, parameters, conn)
+                statement = Statement(
+                    text, shape, dialect, self.total, parameters, conn, self.finder
+                )
                 self.by_shape[shape.fingerprint] = statement
             if len(self.statements) < _MAX_TEXTS_PER_TEST:
                 self.statements[text] = statement
             return statement
 
     def entries(self, start: int = 0, end: int | None = None) -> list[LogEntry]:
-        return [LogEntry._make(raw) for raw in self.log[start:end]]
+        name = self.finder.name
+        return [
+            LogEntry(statement, text, None if key is None else name(key), *rest)
+            for statement, text, key, *rest in self.log[start:end]
+        ]
 
     @property
     def explains(self) -> bool:
@@ -214,6 +233,8 @@ class Record:
         return iter(self.by_shape.values())
 
     def is_nplusone_allowed(self, seq: int) -> bool:
+        if not self.nplusone_allowed:  # most tests: no allowance block
+            return False
         return any(start <= seq < end for start, end in self.nplusone_allowed)
 
 
@@ -286,18 +307,18 @@ class Capture:
         parameters: Any,
         context: Any,
         executemany: bool,
-    ) -> CallSite | None:
+    ) -> SiteKey | None:
         shape = statement.shape
         if shape.kind == "transaction":
             statement.sampling = False
             return None
-        site, depth = self.finder.find(shape.depths)
+        site, depth = self.finder.find_key(shape.depths)
         if depth > 1 and depth not in shape.depths:
             shape.depths = (depth, *shape.depths[:1])
         if not statement.sampling:
             return site
         options = getattr(context, "execution_options", None) or {}
-        sample = Sample(seq, site, text, parameters, executemany, _orm_load(options))
+        sample = Sample(seq, site, text, parameters, executemany, _orm_load(options), self.finder)
         statement.samples.append(sample)
         runs = statement.sites.get(site, 0) + 1
         statement.sites[site] = runs

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ._callsite import CallSite
+from ._callsite import SiteKey
 from ._capture import LazyLoads, Record, Sample, Statement
 from ._findings import Finding
 from ._format import display_sql, sites_text
@@ -86,19 +86,20 @@ def _repeated_select_findings(
 ) -> list[Finding]:
     if len(statement.samples) < threshold:
         return []  # most statements: too few runs to be a pattern
-    by_site: dict[CallSite, list[Sample]] = defaultdict(list)
+    by_site: dict[SiteKey, list[Sample]] = defaultdict(list)  # named only for a finding
     for sample in statement.samples:
         if (
-            sample.site is not None
+            sample.site_key is not None
             and not sample.executemany
             and sample.orm_load is None
             and not record.is_nplusone_allowed(sample.seq)
         ):
-            by_site[sample.site].append(sample)
+            by_site[sample.site_key].append(sample)
     findings = []
-    for site, samples in by_site.items():
+    for key, samples in by_site.items():
         if len(samples) < threshold or len({sample.params_key for sample in samples}) < 2:
             continue
+        site = record.finder.name(key)
         runs = statement.count if len(statement.sites) == 1 else len(samples)
         at_least = "" if len(statement.sites) == 1 else "at least "
         sql = display_sql(statement.shape.fingerprint)
@@ -144,8 +145,8 @@ def find_duplicates(record: Record, threshold: int, mode: str) -> list[Finding]:
             continue
         by_params: dict[int, list[Sample]] = defaultdict(list)
         for sample in statement.samples:
-            if sample.params_key is not None and sample.orm_load is None:
-                by_params[sample.params_key].append(sample)
+            if sample.orm_load is None and (key := sample.params_key) is not None:
+                by_params[key].append(sample)
         for samples in by_params.values():
             if len(samples) < threshold:
                 continue

@@ -96,11 +96,12 @@ def dbguard(request: pytest.FixtureRequest) -> DBGuard:
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     settings = item.config.stash[_SETTINGS]
     capture = item.config.stash[_CAPTURE]
-    record = Record(item.nodeid, settings.max_recorded)
+    record = Record(item.nodeid, settings.max_recorded, capture.finder)
     record.explain_seqscan = settings.seqscan != "off" or settings.lints != "off"
     record.explain_plans = _checks_plans(item)
     record.explain_analyze = settings.analyze
     item.stash[_RECORD] = record
+    capture.finder.start_test()
     if settings.count_setup:
         capture.active = record
     try:

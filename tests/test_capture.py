@@ -222,3 +222,40 @@ def test_one_statement_from_two_call_depths_gets_each_call_site(
     ]
     result = app.runpytest(*[arg for option in options for arg in ("-o", option)])
     result.assert_outcomes(passed=1)
+
+
+def test_call_sites_are_cached_for_one_test_only(app: pytest.Pytester, any_db: str) -> None:
+    # A session-wide cache would keep every distinct call site of the suite alive, and long-lived
+    # objects bring the garbage collector's full collections forward into the tests.
+    app.makeconftest(
+        app.path.joinpath("conftest.py").read_text()
+        + """
+
+from pytest_dbguard.plugin import _CAPTURE
+
+cached_at_start = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    cached_at_start.append(len(item.config.stash[_CAPTURE].finder._sites))
+    return (yield)
+"""
+    )
+    app.makepyfile(
+        test_cache="""
+        from sqlalchemy import text
+        import conftest
+
+        def test_first(engine, dbguard):
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+                conn.execute(text("SELECT 2"))
+            sites = [str(q.call_site) for q in dbguard.queries if q.kind == "select"]
+            assert sites == ["test_cache.py:6 in test_first", "test_cache.py:7 in test_first"]
+
+        def test_second(engine):
+            assert conftest.cached_at_start == [0, 0]
+        """
+    )
+    app.runpytest().assert_outcomes(passed=2)
