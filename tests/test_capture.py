@@ -224,22 +224,29 @@ def test_one_statement_from_two_call_depths_gets_each_call_site(
     result.assert_outcomes(passed=1)
 
 
-def test_call_sites_are_cached_for_one_test_only(app: pytest.Pytester, any_db: str) -> None:
-    # A session-wide cache would keep every distinct call site of the suite alive, and long-lived
-    # objects bring the garbage collector's full collections forward into the tests.
+def test_call_sites_are_named_when_asked_and_cached_for_one_test(
+    app: pytest.Pytester, any_db: str
+) -> None:
+    # Sampling keeps a frame's code and line; a CallSite is built only when something reads it.
+    # A session-wide cache would keep every distinct call site of the suite alive, and
+    # long-lived objects bring the garbage collector's full collections forward into the tests.
     app.makeconftest(
         app.path.joinpath("conftest.py").read_text()
         + """
 
 from pytest_dbguard.plugin import _CAPTURE
 
-cached_at_start = []
+named = {}  # test name: call sites cached when its call phase starts, and after the plugin
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item):
-    cached_at_start.append(len(item.config.stash[_CAPTURE].finder._sites))
-    return (yield)
+    finder = item.config.stash[_CAPTURE].finder
+    at_start = len(finder._sites)
+    try:
+        return (yield)
+    finally:
+        named[item.name] = (at_start, len(finder._sites))
 """
     )
     app.makepyfile(
@@ -247,15 +254,25 @@ def pytest_runtest_call(item):
         from sqlalchemy import text
         import conftest
 
-        def test_first(engine, dbguard):
+        def test_reads_its_call_sites(engine, dbguard):
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
                 conn.execute(text("SELECT 2"))
             sites = [str(q.call_site) for q in dbguard.queries if q.kind == "select"]
-            assert sites == ["test_cache.py:6 in test_first", "test_cache.py:7 in test_first"]
+            assert sites == [
+                "test_cache.py:6 in test_reads_its_call_sites",
+                "test_cache.py:7 in test_reads_its_call_sites",
+            ]
 
-        def test_second(engine):
-            assert conftest.cached_at_start == [0, 0]
+        def test_reads_nothing(engine):
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 3"))
+
+        def test_check():
+            assert conftest.named == {
+                "test_reads_its_call_sites": (0, 2),
+                "test_reads_nothing": (0, 0),
+            }
         """
     )
-    app.runpytest().assert_outcomes(passed=2)
+    app.runpytest().assert_outcomes(passed=3)
