@@ -107,11 +107,6 @@ class Sample:
     parameters: Any  # kept for the analysis, never printed
     executemany: bool  # a batch: never a repeat of one row
     orm_load: str | None  # "lazy" (a relationship) or "refresh" (expired attributes), by the ORM
-    finder: CallSiteFinder
-
-    @property
-    def site(self) -> CallSite | None:
-        return None if self.site_key is None else self.finder.name(self.site_key)
 
     @property
     def params_key(self) -> int | None:
@@ -218,10 +213,13 @@ class Record:
                 self.statements[text] = statement
             return statement
 
+    def site(self, key: SiteKey | None) -> CallSite | None:
+        """The call site a sampled run's key stands for."""
+        return None if key is None else self.finder.name(key)
+
     def entries(self, start: int = 0, end: int | None = None) -> list[LogEntry]:
-        name = self.finder.name
         return [
-            LogEntry(statement, text, None if key is None else name(key), *rest)
+            LogEntry(statement, text, self.site(key), *rest)
             for statement, text, key, *rest in self.log[start:end]
         ]
 
@@ -318,7 +316,7 @@ class Capture:
         if not statement.sampling:
             return site
         options = getattr(context, "execution_options", None) or {}
-        sample = Sample(seq, site, text, parameters, executemany, _orm_load(options), self.finder)
+        sample = Sample(seq, site, text, parameters, executemany, _orm_load(options))
         statement.samples.append(sample)
         runs = statement.sites.get(site, 0) + 1
         statement.sites[site] = runs

@@ -164,7 +164,7 @@ def find_duplicates(record: Record, threshold: int, mode: str) -> list[Finding]:
             message = "\n".join(
                 [
                     summary,
-                    f"  {sites_text([sample.site for sample in samples])}",
+                    f"  {sites_text([record.site(sample.site_key) for sample in samples])}",
                     f"  {display_sql(statement.shape.fingerprint)}",
                     "Fix: run it once and reuse the result (or cache it for the request).",
                 ]
@@ -176,7 +176,7 @@ def find_duplicates(record: Record, threshold: int, mode: str) -> list[Finding]:
                     summary=summary,
                     message=message,
                     details={"queries": len(samples), "statement": statement.shape.fingerprint},
-                    site=samples[0].site,
+                    site=record.site(samples[0].site_key),
                 )
             )
     return findings
