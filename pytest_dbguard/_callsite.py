@@ -3,7 +3,7 @@
 Walking the stack is the expensive part of capture, so every file's classification (user
 code or library) is cached by file name, a caller may pass the depth at which the user frame
 was found last time for the same statement (two frame look-ups confirm it instead of a walk),
-and the hot path keeps a frame's code and line, naming the call site only when asked.
+and ``find`` returns a frame's code and line: the call site is named only when asked.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ class CallSiteFinder:
         return self._classify(frame) if known is None else known
 
     def name(self, key: SiteKey) -> CallSite:
-        """The call site a key from ``find_key`` stands for (named when first asked for)."""
+        """The call site a key from ``find`` stands for (named when first asked for)."""
         site = self._sites.get(key)
         if site is None:
             if len(self._sites) >= _MAX_SITES:
@@ -127,21 +127,16 @@ class CallSiteFinder:
             self._sites[key] = site
         return site
 
-    def find(self, depth_hints: tuple[int, ...] = ()) -> tuple[CallSite | None, int]:
-        """``find_key``, with the call site named."""
-        key, depth = self.find_key(depth_hints)
-        return (None if key is None else self.name(key)), depth
-
-    def find_key(self, depth_hints: tuple[int, ...] = ()) -> tuple[SiteKey | None, int]:
+    def find(self, depth_hints: tuple[int, ...] = ()) -> tuple[SiteKey | None, int]:
         """Return the user's frame as a key (its code and line) and its depth below the caller
-        of ``find_key``.
+        of ``find``.
 
         The hot path of sampling: a key costs a tuple, and its ``CallSite`` (a path relative
-        to the rootdir, a readable function name) is built only when a message or the N+1
-        check asks for it, once per test and key. With ``depth_hints`` (depths found by earlier
-        calls for the same statement: the same SQL may come through two paths, such as Core
-        and an ORM flush), the frame at such a depth is confirmed as the first user frame with
-        two look-ups instead of a walk.
+        to the rootdir, a readable function name) is built by ``name`` only when a message or
+        the N+1 check asks for it, once per test and key. With ``depth_hints`` (depths found
+        by earlier calls for the same statement: the same SQL may come through two paths,
+        such as Core and an ORM flush), the frame at such a depth is confirmed as the first
+        user frame with two look-ups instead of a walk.
         """
         is_user = self.is_user
         for depth_hint in depth_hints:

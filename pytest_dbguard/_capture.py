@@ -155,7 +155,7 @@ class LazyLoads:
     parent_class: str
     attribute: str
     collection: bool
-    site: CallSite | None
+    site_key: SiteKey | None
     first_seq: int
     count: int = 0
     parents: set[int] = field(default_factory=set)
@@ -189,7 +189,7 @@ class Record:
         self.snapshot_write: Any = None  # a _verdicts.SnapshotWrite, sent to the controller
         self.plans_skipped_on: int | None = None  # a PostgreSQL version snapshots do not record
         self.schema_findings: list[Any] = []  # _schema.SchemaFinding, once per session
-        self.lazy_loads: dict[tuple[str, CallSite | None], LazyLoads] = {}
+        self.lazy_loads: dict[tuple[str, SiteKey | None], LazyLoads] = {}
         self.nplusone_allowed: list[list[int]] = []  # [first seq, end seq] of allowance blocks
         self.explain_seqscan = False  # EXPLAIN each new shape with enable_seqscan = off
         self.explain_plans = False  # EXPLAIN each new shape after ANALYZE, for its snapshot
@@ -310,7 +310,7 @@ class Capture:
         if shape.kind == "transaction":
             statement.sampling = False
             return None
-        site, depth = self.finder.find_key(shape.depths)
+        site, depth = self.finder.find(shape.depths)
         if depth > 1 and depth not in shape.depths:
             shape.depths = (depth, *shape.depths[:1])
         if not statement.sampling:

@@ -37,11 +37,12 @@ def _lazy_load_finding(record: Record, loads: LazyLoads, mode: str) -> Finding |
     cls, attribute = loads.parent_class, f"{loads.parent_class}.{loads.attribute}"
     fix = f"select({cls}).options({loader}({attribute}))"
     sql = _lazy_sql(record, loads)
+    site = record.site(loads.site_key)
     summary = (
         f"N+1 query: {loads.relationship} was lazy-loaded for {parents} {cls} objects, "
         "one query each"
     )
-    lines = [summary, f"  {sites_text([loads.site])}"]
+    lines = [summary, f"  {sites_text([site])}"]
     if sql:
         lines.append(f"  {loads.count}x {display_sql(sql)}")
     lines += [
@@ -59,11 +60,11 @@ def _lazy_load_finding(record: Record, loads: LazyLoads, mode: str) -> Finding |
             "relationship": loads.relationship,
             "parents": parents,
             "queries": loads.count,
-            "call_site": str(loads.site) if loads.site else None,
+            "call_site": str(site) if site else None,
             "statement": sql,
             "fix": fix,
         },
-        site=loads.site,
+        site=site,
     )
 
 
