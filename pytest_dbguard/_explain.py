@@ -468,10 +468,14 @@ def _first_line(error: BaseException) -> str:
     driver is the plugin's own bug, and says so."""
     if type(error).__module__.split(".")[0] not in _DATABASE_ERRORS:
         return internal_error(error)
-    return (str(error).strip() or type(error).__name__).splitlines()[0]
+    return _text_of(error)
 
 
 def internal_error(error: BaseException) -> str:
     """An error of the plugin's own, as its warning shows it."""
-    text = (str(error).strip() or type(error).__name__).splitlines()[0]
-    return f"internal error in pytest-dbguard, please report it: {type(error).__name__}: {text}"
+    name = type(error).__name__
+    return f"internal error in pytest-dbguard, please report it: {name}: {_text_of(error)}"
+
+
+def _text_of(error: BaseException) -> str:
+    return (str(error).strip() or type(error).__name__).splitlines()[0]
