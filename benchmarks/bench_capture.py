@@ -954,7 +954,8 @@ def interval(value: float | None, samples: list[float]) -> Estimate:
 
 
 def reading(estimate: Estimate | None, limit: float = GOAL_RATIO) -> str:
-    """The goal's verdict on one ratio to the counter, in words."""
+    """A ratio goal's verdict, in words: meets / misses when the whole interval is on one side
+    of the limit."""
     if estimate is None or estimate.value is None:
         return ""
     if estimate.low is None or estimate.high is None:
@@ -963,7 +964,7 @@ def reading(estimate: Estimate | None, limit: float = GOAL_RATIO) -> str:
         return f"meets ≤{limit}x"
     if estimate.low > limit:
         return f"misses (>{limit}x)"
-    return f"inconclusive: within noise of {limit}x"
+    return f"inconclusive (within noise of {limit}x)"
 
 
 def fmt_range(values: list[float], digits: int = 3) -> str:
@@ -1142,17 +1143,6 @@ def scell(estimate: Estimate | None, digits: int = 2) -> str:
     return "—" if estimate is None else estimate.text(digits=digits, sign="")
 
 
-def limit_reading(estimate: Estimate | None, limit: float) -> str:
-    """ "meets" / "misses" a ratio goal when the whole interval is on one side of it."""
-    if estimate is None or estimate.value is None or estimate.low is None:
-        return ""
-    if estimate.high is not None and estimate.high <= limit:
-        return f"meets ≤{limit}x"
-    if estimate.low > limit:
-        return f"misses (>{limit}x)"
-    return f"inconclusive (within noise of {limit}x)"
-
-
 def plans_table(title: str, figures: dict[str, RatioFigures]) -> str:
     plans, dbguard = figures.get("dbguard-plans"), figures.get("dbguard")
     first = next(iter(figures.values()))
@@ -1175,8 +1165,8 @@ def plans_table(title: str, figures: dict[str, RatioFigures]) -> str:
         lines += [
             "",
             f"Goal (at most {PLANS_GOAL}x the default mode): call phases {xcell(call)}: "
-            f"{limit_reading(call, PLANS_GOAL)}; whole process {xcell(process)}: "
-            f"{limit_reading(process, PLANS_GOAL)}.",
+            f"{reading(call, PLANS_GOAL)}; whole process {xcell(process)}: "
+            f"{reading(process, PLANS_GOAL)}.",
         ]
     return "\n".join(lines)
 
@@ -1253,7 +1243,7 @@ def xdist_table(target: str, figures: dict[str, RatioFigures]) -> str:
     ]
     for f in figures.values():
         to_none = f.ratios.get("none", {})
-        reading_text = limit_reading(to_none.get("process"), XDIST_GOAL) if to_none else ""
+        reading_text = reading(to_none.get("process"), XDIST_GOAL) if to_none else ""
         lines.append(
             f"| {f.mode} | {scell(f.seconds['process'])} | {xcell(to_none.get('process'))} "
             f"| {reading_text} | {scell(f.seconds['call'], 3)} | {xcell(to_none.get('call'))} |"
@@ -1344,23 +1334,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         + ", ".join(f"{k} {v}" for k, v in PART_ROUNDS.items())
         + "; quick 2)",
     )
-    parser.add_argument("--tests", type=int, help="capture: tests (default 40; quick 10)")
-    parser.add_argument(
-        "--queries", type=int, help="capture: statements per test (default 500; quick 100)"
-    )
-    parser.add_argument(
-        "--plans-tests", type=int, help="plans: small tests (default 100; quick 20)"
-    )
+    for flag, help_text in (
+        ("--tests", "capture: tests (default 40; quick 10)"),
+        ("--queries", "capture: statements per test (default 500; quick 100)"),
+        ("--plans-tests", "plans: small tests (default 100; quick 20)"),
+        ("--plugins-tests", "plugins: small tests (default 200; quick 40)"),
+        ("--xdist-tests", "xdist: small tests (default 2000; quick 200)"),
+    ):
+        parser.add_argument(flag, type=int, help=help_text)
     parser.add_argument(
         "--plans-suites",
         default="small,capture",
         help="plans: the suites, small and/or capture (default both)",
-    )
-    parser.add_argument(
-        "--plugins-tests", type=int, help="plugins: small tests (default 200; quick 40)"
-    )
-    parser.add_argument(
-        "--xdist-tests", type=int, help="xdist: small tests (default 2000; quick 200)"
     )
     parser.add_argument(
         "--session-tests",
