@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ._callsite import CallSite
-from ._findings import DBGuardFailure, DBGuardWarning
-from ._schema import SchemaFinding
+from .capture.callsites import CallSite
+from .errors import DBGuardFailure, DBGuardWarning
 from .fixtures import DBGuard, Query
+from .rules.schema import SchemaFinding
 
 #: The JSON Schema of the report that --dbguard-json writes.
 REPORT_SCHEMA = Path(__file__).with_name("report.schema.json")

@@ -9,15 +9,37 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from sqlalchemy.engine import Engine
 
-from ._budget import Budget, check_budget
-from ._callsite import CallSite
-from ._capture import LogEntry, Record
-from ._findings import DBGuardFailure, DBGuardWarning
-from ._markers import budget_from_arguments
-from ._schema import SchemaFinding, check_engine
-from ._settings import Settings
+from .capture.callsites import CallSite
+from .capture.record import LogEntry, Record
+from .errors import DBGuardFailure, DBGuardWarning
+from .findings import Finding
+from .markers import budget_from_arguments
+from .options import Settings
+from .outcome import state
+from .probe.catalog import schema_rows
+from .probe.separate import separate_connection
+from .rules.budgets import Budget, check_budget
+from .rules.schema import SchemaFinding, schema_findings
+
+
+@pytest.fixture
+def dbguard(request: pytest.FixtureRequest) -> DBGuard:
+    """The current test's captured statements, and block-level query budgets."""
+    record = request.node.stash.get(state.RECORD, None)
+    if record is None:
+        raise pytest.UsageError("the dbguard fixture is only available in test functions")
+    findings = request.node.stash.setdefault(state.BLOCK_FINDINGS, [])
+    return DBGuard(record, request.config.stash[state.SETTINGS], findings)
+
+
+def check_engine(engine: Engine) -> list[SchemaFinding]:
+    """The schema checks of one engine's database, on a connection of the plugin's own (never
+    one of the engine's pool, which the test may be holding)."""
+    with separate_connection(engine) as driver:
+        return schema_findings(schema_rows(driver.rows))
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +65,10 @@ class DBGuard:
     ``count()`` is exact whatever the number.
     """
 
-    def __init__(self, record: Record, settings: Settings) -> None:
+    def __init__(self, record: Record, settings: Settings, findings: list[Finding]) -> None:
         self._record = record
         self._settings = settings
+        self._findings = findings  # failed blocks, for the reports
 
     @property
     def queries(self) -> list[Query]:
@@ -127,12 +150,12 @@ class DBGuard:
         runs = (start, record.total)
         finding = check_budget(budget, record, count, runs, self._settings.show_params)
         if finding is not None:
-            record.findings.append(finding)
+            self._findings.append(finding)
             raise DBGuardFailure(finding.message)
 
     def _query(self, entry: LogEntry) -> Query:
         statement = entry.statement
-        batch = len(entry.parameters) if entry.executemany and entry.parameters else 1
+        batch = entry.batch_size
         return Query(
             sql=entry.text,
             fingerprint=statement.shape.fingerprint,

@@ -1,50 +1,36 @@
-"""pytest wiring: options, markers, capture around each test, verdicts, summary.
+"""pytest wiring: options, markers, capture around each test, the test's outcome, the session's
+snapshots and reports.
 
-The logic lives in the private modules; this module only connects it to pytest's hooks.
-State lives in ``config.stash`` and ``item.stash``.
+The logic lives in the subpackages (capture -> probe -> rules -> outcome -> snapshots and
+reports); this module only connects it to pytest's hooks. State lives in ``config.stash`` and
+``item.stash`` (``outcome/state.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import fnmatch
 import os
 import warnings
 from collections.abc import Generator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ._budget import check_budget, count_whole_test
-from ._callsite import CallSiteFinder
-from ._capture import Capture, Record
-from ._findings import DBGuardFailure, DBGuardWarning, Finding
-from ._markers import MARKERS, TestSpec, read_spec
-from ._nplusone import find_duplicates, find_nplusone
-from ._report import build_json, github_summary, render_markdown
-from ._schema import SchemaFinding, check_engine
-from ._settings import Settings, add_options, read_settings
-from ._snapshot import write_atomically
-from ._store import SnapshotStore, StoreResult
-from ._summary import Summary
-from ._verdicts import (
-    attach_plans,
-    check_plans,
-    explain_warnings,
-    lint_findings,
-    seqscan_findings,
-)
-from .fixtures import DBGuard
-
-_SETTINGS = pytest.StashKey[Settings]()
-_CAPTURE = pytest.StashKey[Capture]()
-_SUMMARY = pytest.StashKey[Summary]()
-_SPEC = pytest.StashKey[TestSpec]()
-_RECORD = pytest.StashKey[Record]()
-_SCHEMA_CHECKED = pytest.StashKey[bool]()
-_PAYLOAD = "dbguard_payload"  # a test's measurements, on its call report
-_WORKER_OUTPUT = "dbguard"  # a pytest-xdist worker's view of the collection
+from .capture.callsites import CallSiteFinder
+from .capture.listeners import Capture
+from .capture.record import Record
+from .errors import DBGuardFailure, DBGuardWarning
+from .findings import Finding, Mode
+from .fixtures import check_engine, dbguard  # noqa: F401  (the fixture, registered with the plugin)
+from .markers import MARKERS, TestSpec, read_spec
+from .options import Settings, add_options, read_settings
+from .outcome import state
+from .outcome.examine import Examiner, TestExaminations
+from .outcome.judge import TestOutcome, check_plans, judge
+from .outcome.payload import PAYLOAD_ATTRIBUTE, payload
+from .reports.session import SessionReports
+from .rules.schema import SchemaFinding
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,52 +41,70 @@ def pytest_configure(config: pytest.Config) -> None:
     for description in MARKERS.values():
         config.addinivalue_line("markers", description)
     settings = read_settings(config)
+    config.stash[state.SETTINGS] = settings
+    if settings.disable:
+        return  # markers registered, nothing else: as if the plugin were not installed
     finder = CallSiteFinder(str(config.rootpath), settings.library_modules, settings.user_modules)
     capture = Capture(finder, settings.nplusone_threshold, settings.callsites == "all")
+    examiner = Examiner(
+        trials=settings.seqscan is not Mode.OFF,
+        as_is=settings.plans_as_is,
+        analyze=settings.analyze,
+    )
+    capture.examiner = examiner
+    config.stash[state.EXAMINER] = examiner
     capture.install()
     config.add_cleanup(capture.uninstall)
-    config.stash[_SETTINGS] = settings
-    config.stash[_CAPTURE] = capture
-    summary = Summary()
-    config.stash[_SUMMARY] = summary
-    config.pluginmanager.register(_Reporting(config, summary), "dbguard-reporting")
+    config.stash[state.CAPTURE] = capture
+    config.pluginmanager.register(SessionReports(config, settings), "dbguard-reporting")
+
+
+def _examines(item: pytest.Item, settings: Settings) -> bool:
+    """Whether the test's statements are examined (every PostgreSQL check but budgets and N+1
+    needs their plans)."""
+    return (
+        settings.seqscan is not Mode.OFF
+        or settings.lints is not Mode.OFF
+        or settings.analyze
+        or _checks_plans(item, settings)
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    settings = config.stash[_SETTINGS]
+    settings = config.stash[state.SETTINGS]
+    if settings.disable:
+        return
     for item in items:
-        item.stash[_SPEC] = read_spec(item, settings)
+        _spec(item)
 
 
-def _spec(item: pytest.Item) -> TestSpec:
-    spec = item.stash.get(_SPEC, None)
-    if spec is None:
-        spec = item.stash[_SPEC] = read_spec(item, item.config.stash[_SETTINGS])
+def _spec(item: pytest.Item) -> TestSpec | None:
+    """The test's markers, read once; a usage error is kept and raised when the test runs
+    (so that it reads the same serially and in a pytest-xdist worker)."""
+    spec = item.stash.get(state.SPEC, None)
+    if spec is None and state.SPEC_ERROR not in item.stash:
+        try:
+            spec = item.stash[state.SPEC] = read_spec(item, item.config.stash[state.SETTINGS])
+        except pytest.UsageError as error:
+            item.stash[state.SPEC_ERROR] = str(error)
     return spec
 
 
-def _checks_plans(item: pytest.Item) -> bool:
-    return item.config.stash[_SETTINGS].plans or _spec(item).snapshot_plans
-
-
-@pytest.fixture
-def dbguard(request: pytest.FixtureRequest) -> DBGuard:
-    """The current test's captured statements, and block-level query budgets."""
-    record = request.node.stash.get(_RECORD, None)
-    if record is None:
-        raise pytest.UsageError("the dbguard fixture is only available in test functions")
-    return DBGuard(record, request.config.stash[_SETTINGS])
+def _checks_plans(item: pytest.Item, settings: Settings) -> bool:
+    spec = _spec(item)
+    return settings.plans or settings.update or bool(spec and spec.snapshot_plans)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    settings = item.config.stash[_SETTINGS]
-    capture = item.config.stash[_CAPTURE]
+    settings = item.config.stash[state.SETTINGS]
+    if settings.disable:
+        return (yield)
+    if _spec(item) is None:
+        pytest.fail(f"usage error: {item.stash[state.SPEC_ERROR]}", pytrace=False)
+    capture = item.config.stash[state.CAPTURE]
     record = Record(item.nodeid, settings.max_recorded, capture.finder)
-    record.explain_seqscan = settings.seqscan != "off" or settings.lints != "off"
-    record.explain_plans = _checks_plans(item)
-    record.explain_analyze = settings.analyze
-    item.stash[_RECORD] = record
+    item.stash[state.RECORD] = record
     capture.finder.start_test()
     if settings.count_setup:
         capture.active = record
@@ -112,85 +116,70 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    capture = item.config.stash[_CAPTURE]
-    record = item.stash.get(_RECORD, None)
+    record = item.stash.get(state.RECORD, None)
     if record is None:
         return (yield)
+    config = item.config
+    capture = config.stash[state.CAPTURE]
+    examiner = config.stash[state.EXAMINER]
+    examinations = TestExaminations()
     record.phase = "call"
-    capture.verdicts.start_test()
     capture.active = record
+    if _examines(item, config.stash[state.SETTINGS]):
+        examiner.current = examinations
     try:
         result = yield
-    except Exception:
-        # The test failed on its own: no verdicts, but an EXPLAIN that failed may say why
-        # (a connection killed under the test is first seen by the plugin's EXPLAIN).
-        for finding in explain_warnings(record):
-            _warn(item, finding)
+    except BaseException:
+        failed: list[Finding] = item.stash.get(state.BLOCK_FINDINGS, [])
+        item.stash[state.OUTCOME] = TestOutcome(findings=list(failed), notes=_notes(examinations))
         raise
     finally:
         capture.active = None
-    _judge(item, record)
+        examiner.current = None
+    outcome = _judge(item, record, examinations)
+    for finding in outcome.findings:
+        if finding.verdict is Mode.WARN:
+            _warn(item, finding)
+    failures = [finding.message for finding in outcome.findings if finding.verdict is Mode.FAIL]
+    # A failed `dbguard` block has raised already (the test may have expected it): reported,
+    # not raised again.
+    blocks: list[Finding] = item.stash.get(state.BLOCK_FINDINGS, [])
+    outcome.findings[:0] = blocks
+    item.stash[state.OUTCOME] = outcome
+    if failures:
+        raise DBGuardFailure("\n\n".join(failures))
     return result
 
 
-def _judge(item: pytest.Item, record: Record) -> None:
-    settings = item.config.stash[_SETTINGS]
+def _notes(examinations: TestExaminations) -> list[str]:
+    return [
+        f"{fingerprint}: {exam.note}"
+        for fingerprint, exam in examinations.examinations.items()
+        if exam.note
+    ]
+
+
+def _judge(item: pytest.Item, record: Record, examinations: TestExaminations) -> TestOutcome:
+    config = item.config
+    settings = config.stash[state.SETTINGS]
     spec = _spec(item)
-    findings: list[Finding] = []
-    for budget in spec.budgets:
-        count = count_whole_test(budget, record)
-        finding = check_budget(budget, record, count, (0, None), settings.show_params)
-        if finding is not None:
-            findings.append(finding)
-    if settings.nplusone != "off" and not spec.allow_nplusone:
-        findings += find_nplusone(record, settings.nplusone_threshold, settings.nplusone)
-    if settings.duplicates != "off":
-        findings += find_duplicates(record, settings.nplusone_threshold, settings.duplicates)
-    findings += explain_warnings(record)
-    if settings.seqscan != "off":
-        findings += seqscan_findings(record, spec.allow_seqscan, settings.seqscan)
-    if settings.lints != "off":
-        findings += lint_findings(record, settings.lint_names, spec.allow_lints, settings.lints)
-    if record.explain_plans:  # the test checks its plans
-        plan_findings, write = check_plans(
-            record,
-            item.nodeid,
-            item.path,
-            item.config.rootpath,
-            settings.cost_tolerance,
-            settings.update,
-            settings.plans_postgresql,
+    assert spec is not None
+    outcome = judge(record, examinations.examinations, spec, settings, _test_file_matcher(config))
+    if _checks_plans(item, settings):
+        check_plans(
+            outcome, record, examinations.examinations, item.nodeid, config.rootpath, settings
         )
-        findings += plan_findings
-        record.snapshot_write = write
-    attach_plans(record, findings)
-    record.findings += findings
-    if settings.schema != "off" and not item.config.stash.get(_SCHEMA_CHECKED, False):
-        record.schema_findings = _session_schema_check(item.config, record)
-    for finding in findings:
-        if finding.verdict == "warn":
-            _warn(item, finding)
-    failures = [finding.message for finding in findings if finding.verdict == "fail"]
-    if failures:
-        raise DBGuardFailure("\n\n".join(failures))
+    return outcome
 
 
-def _session_schema_check(config: pytest.Config, record: Record) -> list[SchemaFinding]:
-    """Once per session (per pytest-xdist worker; the controller merges), on the first
-    synchronous PostgreSQL engine a test used."""
-    for statement in record.shapes():
-        connection = statement.connection
-        if statement.dialect != "postgresql" or connection is None:
-            continue
-        if connection.engine.dialect.is_async:
-            continue
-        config.stash[_SCHEMA_CHECKED] = True
-        try:
-            return check_engine(connection.engine)
-        except Exception as error:
-            warnings.warn(DBGuardWarning(f"schema checks failed: {error}"), stacklevel=1)
-            return []
-    return []
+def _test_file_matcher(config: pytest.Config) -> Any:
+    patterns = [*config.getini("python_files"), "conftest.py"]
+
+    def is_test_file(path: str) -> bool:
+        name = os.path.basename(path)
+        return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+
+    return is_test_file
 
 
 def _warn(item: pytest.Item, finding: Finding) -> None:
@@ -202,16 +191,41 @@ def _warn(item: pytest.Item, finding: Finding) -> None:
     warnings.warn_explicit(DBGuardWarning(finding.message), DBGuardWarning, filename, lineno)
 
 
+def _session_schema(item: pytest.Item) -> list[SchemaFinding]:
+    """Once per session (per pytest-xdist worker; the controller merges), on the first
+    synchronous PostgreSQL engine the tests used, through a connection of the plugin's own."""
+    config = item.config
+    settings = config.stash[state.SETTINGS]
+    if settings.schema is Mode.OFF or config.stash.get(state.SCHEMA_CHECKED, False):
+        return []
+    for reference in config.stash[state.CAPTURE].engines:
+        engine = reference()
+        if engine is None or engine.dialect.is_async:
+            continue
+        config.stash[state.SCHEMA_CHECKED] = True
+        try:
+            return check_engine(engine)
+        except Exception as error:
+            warnings.warn(DBGuardWarning(f"schema checks failed: {error}"), stacklevel=1)
+            return []
+    return []
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    record = item.stash.get(_RECORD, None)
+    record = item.stash.get(state.RECORD, None)
     if record is not None and call.when == "call":
-        setattr(report, _PAYLOAD, _payload(item, record))
+        settings = item.config.stash[state.SETTINGS]
+        outcome = item.stash.get(state.OUTCOME, None) or TestOutcome()
+        data = payload(record, outcome, settings.count_kinds, _session_schema(item))
+        setattr(report, PAYLOAD_ATTRIBUTE, data)
     elif record is not None and call.when == "teardown":
-        del item.stash[_RECORD]  # a session of many tests keeps no records
+        del item.stash[state.RECORD]  # a session of many tests keeps no records
+        with contextlib.suppress(KeyError):
+            del item.stash[state.OUTCOME]
     return report
 
 
@@ -222,9 +236,9 @@ def pytest_report_to_serializable(
     """pytest-xdist sends reports from workers to the controller: the payload goes with them
     (as an attribute of its own, not a user property: JUnit XML would print those)."""
     data = yield
-    payload = getattr(report, _PAYLOAD, None)
-    if data is not None and payload is not None:
-        data[_PAYLOAD] = payload
+    test_payload = getattr(report, PAYLOAD_ATTRIBUTE, None)
+    if data is not None and test_payload is not None:
+        data[PAYLOAD_ATTRIBUTE] = test_payload
     return data
 
 
@@ -233,129 +247,6 @@ def pytest_report_from_serializable(
     config: pytest.Config, data: dict[str, Any]
 ) -> Generator[None, pytest.TestReport | None, pytest.TestReport | None]:
     report = yield
-    if report is not None and _PAYLOAD in data:
-        setattr(report, _PAYLOAD, data[_PAYLOAD])
+    if report is not None and PAYLOAD_ATTRIBUTE in data:
+        setattr(report, PAYLOAD_ATTRIBUTE, data[PAYLOAD_ATTRIBUTE])
     return report
-
-
-def _payload(item: pytest.Item, record: Record) -> dict[str, Any]:
-    """What the summary and reports need of a test: plain data, so that pytest-xdist can send
-    it from a worker to the controller."""
-    counted_kinds = item.config.stash[_SETTINGS].count_kinds
-    write = record.snapshot_write
-    return {
-        "snapshot": None if write is None else {"path": write.path, "text": write.text},
-        "total": record.total,
-        "counted": sum(
-            statement.count
-            for statement in record.shapes()
-            if statement.shape.kind in counted_kinds
-        ),
-        "findings": [finding.as_dict() for finding in record.findings],
-        "plans_skipped_on": record.plans_skipped_on,
-        "schema": [finding.as_dict() for finding in record.schema_findings],
-    }
-
-
-class _Reporting:
-    """Session-wide work, wherever the tests ran: collects each test's payload from its report,
-    writes snapshots at the end (never in a pytest-xdist worker) and the terminal summary."""
-
-    def __init__(self, config: pytest.Config, summary: Summary) -> None:
-        self.config = config
-        self.summary = summary
-        self.store = SnapshotStore(config.rootpath)
-        self.result: StoreResult | None = None
-        self.schema: dict[str, dict[str, object]] = {}
-        self.written: list[str] = []
-        self.store.mark_incomplete(_node_id_arguments(config))
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.store.add_collected((item.nodeid, _checks_plans(item)) for item in session.items)
-
-    def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        self.store.mark_incomplete(item.nodeid for item in items)
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call":
-            return
-        payload = getattr(report, _PAYLOAD, None)
-        if payload is None or hasattr(self.config, "workerinput"):
-            return  # a pytest-xdist worker: its controller collects
-        delattr(report, _PAYLOAD)  # pytest keeps every report until the end: keep it small
-        outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
-        self.summary.add(report.nodeid, payload, outcome)
-        if payload["snapshot"]:
-            self.store.writes[payload["snapshot"]["path"]] = payload["snapshot"]["text"]
-        for item in payload["schema"]:
-            self.schema[f"{item['check']}:{item['table']}:{item['columns']}"] = item
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: object) -> None:
-        """pytest-xdist's controller: a worker's view of the collection, for orphans."""
-        self.store.merge(getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT, {}))
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        workeroutput = getattr(self.config, "workeroutput", None)
-        if workeroutput is not None:  # a pytest-xdist worker: the controller writes
-            workeroutput[_WORKER_OUTPUT] = self.store.export()
-            return
-        settings = self.config.stash[_SETTINGS]
-        self.result = self.store.finish(
-            update=settings.update, orphans=settings.update or settings.plans
-        )
-        self._write_reports(settings)
-        failing_schema = settings.schema == "fail" and self.schema
-        if (self.result.errors or failing_schema) and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-    def _write_reports(self, settings: Settings) -> None:
-        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if not (settings.report or settings.json or step_summary):
-            return
-        data = build_json(self.summary.tests, [self.schema[key] for key in sorted(self.schema)])
-        markdown = render_markdown(data)
-        base = self.config.invocation_params.dir
-        outputs = [
-            (settings.report, markdown),
-            (settings.json, json.dumps(data, indent=2, sort_keys=True) + "\n"),
-        ]
-        for path, text in outputs:
-            if path:
-                try:
-                    write_atomically(base / path, text)
-                    self.written.append(path)
-                except OSError as error:
-                    assert self.result is not None
-                    self.result.errors.append(f"{path}: cannot write the report: {error}")
-        if step_summary:
-            with open(step_summary, "a", encoding="utf-8") as handle:
-                handle.write(github_summary(markdown))
-
-    def pytest_terminal_summary(
-        self, terminalreporter: pytest.TerminalReporter, config: pytest.Config
-    ) -> None:
-        lines = self.summary.lines(verbose=config.get_verbosity() > 0)
-        if self.schema:
-            verdict = self.config.stash[_SETTINGS].schema.upper()
-            lines.append(f"Schema checks: {len(self.schema)} finding(s)")
-            for item in (self.schema[key] for key in sorted(self.schema)):
-                lines += [f"  {verdict} {item['summary']}", f"    {item['fix']}"]
-        if self.result is not None:
-            lines += self.store.lines(self.result)
-        lines += [f"dbguard: report written to {path}" for path in self.written]
-        if lines:
-            terminalreporter.write_sep("=", "dbguard")
-            for line in lines:
-                terminalreporter.write_line(line)
-
-
-def _node_id_arguments(config: pytest.Config) -> list[str]:
-    """Modules named with ``::`` on the command line run in part: no orphans there."""
-    modules = []
-    for argument in config.args:
-        if "::" in argument:
-            path = Path(config.invocation_params.dir, argument.split("::", 1)[0]).resolve()
-            with contextlib.suppress(ValueError):
-                modules.append(path.relative_to(config.rootpath).as_posix())
-    return modules

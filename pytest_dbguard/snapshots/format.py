@@ -1,42 +1,56 @@
-"""Golden plan snapshots: one text file per test under ``__dbguard__/`` beside its module.
+"""Golden plan snapshot files: one per test, a text made for pull-request diffs.
 
-The format is meant for pull-request diffs: a short header, then each statement the test ran
-(its fingerprint and how many times it ran) with its plan tree. Files are written atomically
-(a temporary file renamed over the old one), so an interrupted update leaves every file either
-as it was or complete. A broken file is an error naming the file and line.
+```
+# pytest-dbguard plan snapshot
+# format: 2
+# postgresql: 18
+# plans: indexed
+# test: tests/test_orders.py::test_list_orders[1]
+
+SELECT id, title FROM items WHERE user_id = ?
+  -> Index Scan using ix_items_user_id on items
+       Index Cond: (items.user_id = ?)
+```
+
+Each statement the test ran (its fingerprint, in the order of first run) with its plan tree.
+Statements are matched by their fingerprint, not their position: one statement added or
+removed is one change. Indexed plans carry no figures (see ``rules/plans.py``); as-is plans
+carry each node's estimated cost and rows. Files are written atomically (a temporary file,
+created with the umask's permissions, renamed over the old one), so an interrupted update
+leaves every file either as it was or complete. A broken file is an error naming the file and
+line.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-import tempfile
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._plans import PlanNode, PlanSyntaxError, parse, render
+from ..rules.plans import PlanNode, PlanSyntaxError, parse, render
 
-FORMAT_VERSION = 1
-DIRECTORY = "__dbguard__"
-SUFFIX = ".plan"
+FORMAT_VERSION = 2
+INDEXED = "indexed"
+AS_IS = "as-is"
 _TITLE = "# pytest-dbguard plan snapshot"
-_STATEMENT = re.compile(r"^statement (?P<number>\d+), ran (?P<runs>\d+) times?:$")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-\[\]=,+@]")
 
 
 @dataclass
 class StatementPlan:
     sql: str  # the statement's fingerprint
-    runs: int
     plan: PlanNode
 
 
 @dataclass
 class Snapshot:
     server_major: int
+    plans: str  # INDEXED or AS_IS
     test: str
     statements: list[StatementPlan]
+
+    def by_sql(self) -> dict[str, StatementPlan]:
+        return {statement.sql: statement for statement in self.statements}
 
 
 class SnapshotError(Exception):
@@ -47,44 +61,30 @@ class SnapshotError(Exception):
         super().__init__(f"{where}: {problem}")
 
 
-def snapshot_name(nodeid: str) -> str:
-    """``tests/test_x.py::TestA::test_b[1-x]`` -> ``TestA.test_b[1-x].plan``."""
-    name = ".".join(nodeid.split("::")[1:])
-    name = _UNSAFE.sub("_", name)
-    if len(name) > 150:  # keep file names within every filesystem's limit
-        name = name[:130] + "-" + hashlib.sha1(name.encode()).hexdigest()[:12]
-    return name + SUFFIX
-
-
-def snapshot_dir(module_path: Path) -> Path:
-    return module_path.parent / DIRECTORY / module_path.stem
-
-
 def render_snapshot(snapshot: Snapshot) -> str:
     lines = [
         _TITLE,
         f"# format: {FORMAT_VERSION}",
         f"# postgresql: {snapshot.server_major}",
+        f"# plans: {snapshot.plans}",
         f"# test: {snapshot.test}",
     ]
-    for number, statement in enumerate(snapshot.statements, start=1):
-        lines += ["", *statement_lines(number, statement, figures=True)]
+    for statement in snapshot.statements:
+        lines += ["", *statement_lines(statement)]
     return "\n".join(lines) + "\n"
 
 
-def statement_lines(number: int, statement: StatementPlan, *, figures: bool) -> list[str]:
-    times = "time" if statement.runs == 1 else "times"
-    heading = f"statement {number}, ran {statement.runs} {times}:"
-    return [heading, f"  {statement.sql}", *render(statement.plan, figures=figures)]
+def statement_lines(statement: StatementPlan) -> list[str]:
+    return [statement.sql, *render(statement.plan)]
 
 
 def parse_snapshot(text: str, path: str) -> Snapshot:
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    header = {}
     if not lines or lines[0] != _TITLE:
         raise SnapshotError(path, 1, f"not a pytest-dbguard plan snapshot (expected {_TITLE!r})")
+    header: dict[str, tuple[str, int]] = {}
     number = 1
     while number < len(lines) and lines[number].startswith("# "):
         key, _, value = lines[number][2:].partition(": ")
@@ -98,12 +98,22 @@ def parse_snapshot(text: str, path: str) -> Snapshot:
             f"written in snapshot format {version} by a newer pytest-dbguard; this version "
             f"reads format {FORMAT_VERSION}: upgrade pytest-dbguard",
         )
-    if version < 1:
-        raise SnapshotError(path, header["format"][1], f"unknown snapshot format {version}")
-    snapshot = Snapshot(_header_int(header, "postgresql", path), header.get("test", ("", 0))[0], [])
-    blocks = _blocks(lines, number, path)
-    for start, block in blocks:
-        snapshot.statements.append(_statement(block, start, path, len(snapshot.statements) + 1))
+    if version < FORMAT_VERSION:
+        raise SnapshotError(
+            path,
+            header["format"][1],
+            f"written in snapshot format {version} by an older pytest-dbguard, whose plans "
+            "depended on the test data's statistics; format 2 records indexed plans that do "
+            "not: retake it with --dbguard-update",
+        )
+    plans = header.get("plans", (INDEXED, 0))
+    if plans[0] not in (INDEXED, AS_IS):
+        raise SnapshotError(path, plans[1], f"'# plans:' is {INDEXED} or {AS_IS}")
+    snapshot = Snapshot(
+        _header_int(header, "postgresql", path), plans[0], header.get("test", ("", 0))[0], []
+    )
+    for start, block in _blocks(lines, number, path):
+        snapshot.statements.append(_statement(block, start, path))
     return snapshot
 
 
@@ -129,19 +139,14 @@ def _blocks(lines: list[str], start: int, path: str) -> list[tuple[int, list[str
     return [(first, block) for first, block in blocks if block]
 
 
-def _statement(block: list[str], first: int, path: str, expected: int) -> StatementPlan:
-    match = _STATEMENT.match(block[0])
-    if not match:
-        raise SnapshotError(path, first, f"expected 'statement {expected}, ran N times:'")
-    if int(match.group("number")) != expected:
-        raise SnapshotError(path, first, f"expected statement number {expected}")
-    if len(block) < 3 or not block[1].startswith("  ") or block[1].startswith("  -> "):
-        raise SnapshotError(path, first + 1, "expected the statement's SQL, indented by 2 spaces")
+def _statement(block: list[str], first: int, path: str) -> StatementPlan:
+    if block[0].startswith(" ") or len(block) < 2:
+        raise SnapshotError(path, first, "expected a statement, then its plan indented below it")
     try:
-        plan = parse(block[2:])
+        plan = parse(block[1:])
     except PlanSyntaxError as error:
-        raise SnapshotError(path, first + 2 + error.offset, str(error)) from None
-    return StatementPlan(block[1][2:], int(match.group("runs")), plan)
+        raise SnapshotError(path, first + 1 + error.offset, str(error)) from None
+    return StatementPlan(block[0], plan)
 
 
 def read_snapshot(path: Path, display: str) -> Snapshot | None:
@@ -157,9 +162,12 @@ def read_snapshot(path: Path, display: str) -> Snapshot | None:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file renamed over it."""
+    """Write ``text`` to ``path`` through a temporary file renamed over it. The temporary
+    file is created with mode 0o666 minus the umask, like any file a tool writes (mkstemp's
+    0o600 would make snapshots and reports private)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from ._fingerprint import KINDS
-from ._lints import LINTS
+from .capture.fingerprint import KINDS
+from .findings import Mode
+from .rules.lints import LINTS
 
-MODES = ("fail", "warn", "off")
+MODES = tuple(str(mode) for mode in Mode)
 DEFAULT_COUNTED_KINDS = ("select", "insert", "update", "delete", "ddl", "other")
 
 
@@ -32,6 +33,13 @@ class _Option:
 
 
 _OPTIONS = (
+    _Option(
+        "disable",
+        "Turn every check of pytest-dbguard off (nothing is captured or explained); its "
+        "markers stay registered, so --strict-markers still accepts them.",
+        "false",
+        flag=True,
+    ),
     _Option("nplusone", "N+1 verdicts: fail, warn or off (default fail).", "fail"),
     _Option(
         "seqscan",
@@ -88,6 +96,26 @@ _OPTIONS = (
         "Check every test's EXPLAIN plans against its golden snapshot in __dbguard__/.",
         "false",
         flag=True,
+    ),
+    _Option(
+        "plans_as_is",
+        "Snapshot the plans PostgreSQL makes for the test data as it is, with estimated costs "
+        "and rows (for test databases of production size), instead of indexed plans.",
+        "false",
+        flag=True,
+    ),
+    _Option(
+        "step_summary",
+        "Append the report to the GitHub Actions job summary ($GITHUB_STEP_SUMMARY).",
+        "false",
+        flag=True,
+    ),
+    _Option(
+        "judge_test_queries",
+        "Also judge the statements that test modules and conftest files send themselves "
+        "(their own checks of the results) for missing indexes and plan lints.",
+        "false",
+        cli=False,
     ),
     _Option(
         "update",
@@ -205,21 +233,25 @@ def _ini_default(option: _Option) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    nplusone: str
-    seqscan: str
+    disable: bool
+    nplusone: Mode
+    seqscan: Mode
     allow_seqscan: frozenset[str]
     plans: bool
+    plans_as_is: bool
     update: bool
     cost_tolerance: float
     plans_postgresql: int | None
-    lints: str
+    lints: Mode
     lint_names: frozenset[str]
-    schema: str
+    schema: Mode
     report: str
     json: str
+    step_summary: bool
+    judge_test_queries: bool
     analyze: bool
     nplusone_threshold: int
-    duplicates: str
+    duplicates: Mode
     max_queries: int | None
     count_kinds: frozenset[str]
     count_setup: bool
@@ -237,8 +269,15 @@ def _raw(config: pytest.Config, name: str) -> Any:
     return value
 
 
+_BY_NAME = {option.name: option for option in _OPTIONS}
+
+
 def _where(name: str) -> str:
-    return f"--dbguard-{name.replace('_', '-')} / ini dbguard_{name}"
+    """The option as the user can set it: command line and ini, or ini only."""
+    ini = f"ini dbguard_{name}"
+    if _BY_NAME[name].cli:
+        return f"--dbguard-{name.replace('_', '-')} / {ini}"
+    return ini
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -246,6 +285,10 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     if text not in choices:
         raise pytest.UsageError(f"{_where(name)}: {value!r} is not one of {', '.join(choices)}")
     return text
+
+
+def _mode(name: str, value: Any) -> Mode:
+    return Mode(_choice(name, value, MODES))
 
 
 def _integer(name: str, value: Any, minimum: int) -> int:
@@ -322,21 +365,25 @@ def read_settings(config: pytest.Config) -> Settings:
     read: Callable[[str], Any] = lambda name: _raw(config, name)  # noqa: E731
     budget = str(read("max_queries"))
     return Settings(
-        nplusone=_choice("nplusone", read("nplusone"), MODES),
-        seqscan=_choice("seqscan", read("seqscan"), MODES),
+        disable=_boolean("disable", read("disable")),
+        nplusone=_mode("nplusone", read("nplusone")),
+        seqscan=_mode("seqscan", read("seqscan")),
         allow_seqscan=frozenset(_words(read("allow_seqscan"))),
         plans=_boolean("plans", read("plans")),
+        plans_as_is=_boolean("plans_as_is", read("plans_as_is")),
         update=_boolean("update", read("update")),
         cost_tolerance=_fraction("cost_tolerance", read("cost_tolerance")),
         plans_postgresql=_optional_integer("plans_postgresql", read("plans_postgresql")),
-        lints=_choice("lints", read("lints"), MODES),
+        lints=_mode("lints", read("lints")),
         lint_names=parse_lints(_where("lint_names"), _words(read("lint_names"))),
-        schema=_choice("schema", read("schema"), MODES),
+        schema=_mode("schema", read("schema")),
         report=str(read("report")).strip(),
         json=str(read("json")).strip(),
+        step_summary=_boolean("step_summary", read("step_summary")),
+        judge_test_queries=_boolean("judge_test_queries", read("judge_test_queries")),
         analyze=_boolean("analyze", read("analyze")),
         nplusone_threshold=_integer("nplusone_threshold", read("nplusone_threshold"), 2),
-        duplicates=_choice("duplicates", read("duplicates"), MODES),
+        duplicates=_mode("duplicates", read("duplicates")),
         max_queries=_optional_integer("max_queries", budget),
         count_kinds=parse_kinds(_where("count_kinds"), _words(read("count_kinds"))),
         count_setup=_boolean("count_setup", read("count_setup")),

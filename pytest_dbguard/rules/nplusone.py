@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ._callsite import SiteKey
-from ._capture import LazyLoads, Record, Sample, Statement
-from ._findings import Finding
-from ._format import display_sql, sites_text
+from ..capture.callsites import SiteKey
+from ..capture.record import LazyLoads, Record, Sample, Statement
+from ..findings import Finding, Kind, Mode
+from .text import display_sql, sites_text
 
 _ALLOW_HINT = (
     "or, if it is intended: @pytest.mark.allow_nplusone, or `with dbguard.allow_nplusone():`"
 )
 
 
-def find_nplusone(record: Record, threshold: int, mode: str) -> list[Finding]:
+def find_nplusone(record: Record, threshold: int, mode: Mode) -> list[Finding]:
     findings = [_lazy_load_finding(record, loads, mode) for loads in record.lazy_loads.values()]
     for statement in record.shapes():
         if statement.shape.kind == "select" and not statement.shape.internal:
@@ -28,7 +28,7 @@ def find_nplusone(record: Record, threshold: int, mode: str) -> list[Finding]:
     return [finding for finding in findings if finding is not None]
 
 
-def _lazy_load_finding(record: Record, loads: LazyLoads, mode: str) -> Finding | None:
+def _lazy_load_finding(record: Record, loads: LazyLoads, mode: Mode) -> Finding | None:
     runs = sum(1 for seq in loads.seqs if not record.is_nplusone_allowed(seq))
     parents = len(loads.parents) if runs == len(loads.seqs) else runs
     if parents < 2 or runs < 2:
@@ -51,7 +51,7 @@ def _lazy_load_finding(record: Record, loads: LazyLoads, mode: str) -> Finding |
         f"  ({loader} from sqlalchemy.orm; {_ALLOW_HINT})",
     ]
     return Finding(
-        kind="nplusone",
+        kind=Kind.NPLUSONE,
         verdict=mode,
         summary=summary,
         message="\n".join(lines),
@@ -83,7 +83,7 @@ def _lazy_sql(record: Record, loads: LazyLoads) -> str | None:
 
 
 def _repeated_select_findings(
-    record: Record, statement: Statement, threshold: int, mode: str
+    record: Record, statement: Statement, threshold: int, mode: Mode
 ) -> list[Finding]:
     if len(statement.samples) < threshold:
         return []  # most statements: too few runs to be a pattern
@@ -91,7 +91,7 @@ def _repeated_select_findings(
     for sample in statement.samples:
         if (
             sample.site_key is not None
-            and not sample.executemany
+            and sample.params_key is not None
             and sample.orm_load is None
             and not record.is_nplusone_allowed(sample.seq)
         ):
@@ -118,7 +118,7 @@ def _repeated_select_findings(
         ]
         findings.append(
             Finding(
-                kind="nplusone",
+                kind=Kind.NPLUSONE,
                 verdict=mode,
                 summary=summary,
                 message="\n".join(lines),
@@ -134,7 +134,7 @@ def _repeated_select_findings(
     return findings
 
 
-def find_duplicates(record: Record, threshold: int, mode: str) -> list[Finding]:
+def find_duplicates(record: Record, threshold: int, mode: Mode) -> list[Finding]:
     """Identical statement and parameters run ``threshold`` times or more."""
     findings = []
     for statement in record.shapes():
@@ -172,7 +172,7 @@ def find_duplicates(record: Record, threshold: int, mode: str) -> list[Finding]:
             )
             findings.append(
                 Finding(
-                    kind="duplicate_queries",
+                    kind=Kind.DUPLICATE_QUERIES,
                     verdict=mode,
                     summary=summary,
                     message=message,

@@ -1,25 +1,25 @@
 """Writing snapshots at the end of the session, in one place (the controller under xdist).
 
 Tests only decide what to write; the files are written here, after the last test, so that an
-interrupted session writes nothing and pytest-xdist workers never race on a file. Orphans (a
-snapshot whose test is gone) are removed only from modules that were collected completely:
-not under ``-k``, ``-m``, ``--lf`` or a node-id selection.
+interrupted session writes nothing and pytest-xdist workers never race on a file.
+
+A golden file is removed only when its test no longer exists: the store knows every test
+collected (each item as pytest collects it, before any plugin or conftest deselects or drops
+items), and looks for orphans only in modules that were collected completely (not those
+named with ``::`` on the command line). A test that exists keeps its file, whatever was
+selected, and whether or not its plans are checked in this run.
 """
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._snapshot import SUFFIX, snapshot_dir, snapshot_name, write_atomically
-
-
-def module_of(nodeid: str) -> str:
-    return nodeid.split("::", 1)[0]
+from .format import write_atomically
+from .location import SUFFIX, directory, file_name, module_of, relative
 
 
 @dataclass
@@ -33,19 +33,16 @@ class StoreResult:
 class SnapshotStore:
     def __init__(self, rootdir: Path) -> None:
         self.rootdir = rootdir
-        self.collected: dict[str, set[str]] = defaultdict(set)  # module -> expected snapshots
+        self.collected: dict[str, set[str]] = defaultdict(set)  # module -> its tests' files
         self.incomplete: set[str] = set()  # modules not collected in full
-        self.writes: dict[str, str | None] = {}  # path relative to rootdir -> text (None: remove)
+        self.writes: dict[str, str] = {}  # path relative to rootdir -> text
 
-    def add_collected(self, items: Iterable[tuple[str, bool]]) -> None:
-        """Collected node ids, each with whether its plans are checked (has a snapshot)."""
-        for nodeid, checks_plans in items:
-            names = self.collected[module_of(nodeid)]
-            if checks_plans:
-                names.add(snapshot_name(nodeid))
+    def add_collected(self, nodeids: Iterable[str]) -> None:
+        for nodeid in nodeids:
+            self.collected[module_of(nodeid)].add(file_name(nodeid))
 
-    def mark_incomplete(self, nodeids: Iterable[str]) -> None:
-        self.incomplete.update(module_of(nodeid) for nodeid in nodeids)
+    def mark_incomplete(self, modules: Iterable[str]) -> None:
+        self.incomplete.update(modules)
 
     def export(self) -> dict[str, Any]:
         """What a pytest-xdist worker knows of the collection, for the controller."""
@@ -61,44 +58,40 @@ class SnapshotStore:
 
     def finish(self, *, update: bool, orphans: bool) -> StoreResult:
         """Write the snapshots; with ``orphans``, find (and with ``update`` remove) snapshot
-        files whose tests no longer check plans."""
+        files whose tests no longer exist."""
         result = StoreResult()
-        for relative, text in sorted(self.writes.items()):
-            path = self.rootdir / relative
+        for path, text in sorted(self.writes.items()):
             try:
-                if text is not None:
-                    write_atomically(path, text)
-                    result.written.append(relative)
-                elif path.exists():
-                    path.unlink()
-                    result.removed.append(relative)
+                write_atomically(self.rootdir / path, text)
+                result.written.append(path)
             except OSError as error:
-                result.errors.append(f"{relative}: cannot write the snapshot: {error.strerror}")
-        for relative in self._orphans() if orphans else []:
+                result.errors.append(f"{path}: cannot write the snapshot: {error.strerror}")
+        for path in self._orphans() if orphans else []:
             if not update:
-                result.orphans.append(relative)
+                result.orphans.append(path)
                 continue
             try:
-                (self.rootdir / relative).unlink()
-                result.removed.append(relative)
+                (self.rootdir / path).unlink()
+                result.removed.append(path)
             except OSError as error:
                 result.errors.append(
-                    f"{relative}: cannot remove the orphaned snapshot: {error.strerror}"
+                    f"{path}: cannot remove the orphaned snapshot: {error.strerror}"
                 )
         return result
 
     def _orphans(self) -> list[str]:
-        orphans = []
+        found = []
         for module, names in sorted(self.collected.items()):
             if module in self.incomplete:
                 continue
-            directory = snapshot_dir(self.rootdir / module)
-            if not directory.is_dir():
-                continue
-            for path in sorted(directory.glob(f"*{SUFFIX}")):
-                if path.name not in names:
-                    orphans.append(os.path.relpath(path, self.rootdir).replace(os.sep, "/"))
-        return orphans
+            folder = directory(self.rootdir, module)
+            if folder.is_dir():
+                found += [
+                    relative(path, self.rootdir)
+                    for path in sorted(folder.glob(f"*{SUFFIX}"))
+                    if path.name not in names
+                ]
+        return found
 
     def lines(self, result: StoreResult) -> list[str]:
         lines = []
@@ -106,11 +99,14 @@ class SnapshotStore:
             lines.append(f"dbguard: wrote {len(result.written)} plan snapshot(s):")
             lines += [f"  {path}" for path in result.written]
         if result.removed:
-            lines.append(f"dbguard: removed {len(result.removed)} plan snapshot(s):")
+            lines.append(
+                f"dbguard: removed {len(result.removed)} plan snapshot(s) of tests that no "
+                "longer exist:"
+            )
             lines += [f"  {path}" for path in result.removed]
         if result.orphans:
             lines.append(
-                f"dbguard: {len(result.orphans)} orphaned plan snapshot(s), whose tests are gone "
+                f"dbguard: {len(result.orphans)} plan snapshot(s) of tests that no longer exist "
                 "(--dbguard-update removes them):"
             )
             lines += [f"  {path}" for path in result.orphans]

@@ -2,7 +2,8 @@
 
 A hand-written scanner rather than a SQL parser (sqlglot): it runs on every new statement
 text a suite sends, must never raise on any input (drivers accept SQL that parsers do not),
-and only has to recognise tokens (literals, placeholders, comments), not grammar.
+must stay linear in the length of the text, and only has to recognise tokens (literals,
+placeholders, comments, statement separators), not grammar.
 """
 
 from __future__ import annotations
@@ -18,16 +19,24 @@ COLLAPSED_LIST: Final = "(...)"
 _TOKENS = re.compile(
     r"""
       (?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))
-    | (?P<string>(?:\b[EeBbXxNn]|\b[Uu]&)?'(?:[^']|'')*(?:'|\Z))
-    | (?P<dollar>\$(?P<tag>[A-Za-z_][A-Za-z_0-9]*|)\$.*?\$(?P=tag)\$)
+    | (?P<string>\b[Ee]'(?:[^'\\]|\\.|'')*(?:'|\Z)
+                |(?:\b[BbXxNn]|\b[Uu]&)?'(?:[^']|'')*(?:'|\Z))
+    | (?P<dollar>\$(?P<tag>[A-Za-z_][A-Za-z_0-9]*|)\$(?:.*?\$(?P=tag)\$|.*\Z))
     | (?P<ident>"(?:[^"]|"")*(?:"|\Z)|`[^`]*(?:`|\Z)|\[[A-Za-z_][^\]]*\])
     | (?P<param>%\([^)]*\)s|%s|\$\d+|\?|(?<![:\w]):[A-Za-z_][A-Za-z_0-9]*)
     | (?P<number>(?<![\w.$?])
         (?:0[xX][0-9a-fA-F_]+|\d[\d_]*(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)
         (?![\w]))
+    | (?P<semicolon>;)
     """,
     re.VERBOSE | re.DOTALL,
 )
+# ``ORDER BY 1`` and ``GROUP BY 2`` name output columns: the number is part of the shape.
+_POSITIONAL_REFERENCE = re.compile(
+    r"\b(?:ORDER|GROUP)\s+BY\s+(?:\d+(?:\s+(?:ASC|DESC))?(?:\s+NULLS\s+(?:FIRST|LAST))?\s*,\s*)*$",
+    re.IGNORECASE,
+)
+_LOOKBEHIND = 200  # characters read before a number to tell a positional reference
 _WHITESPACE = re.compile(r"\s+")
 # A placeholder, with the cast some dialects add (``%(id_1)s::INTEGER``, ``?::VARCHAR(?)``).
 _ITEM = r"\?(?:\s*::\s*[A-Za-z_]\w*(?: [A-Za-z_]\w*)*(?:\(\?(?:, \?)*\))?(?:\[\])*)?"
@@ -49,9 +58,35 @@ def _replace_token(match: re.Match[str]) -> str:
     group = match.lastgroup
     if group == "comment":
         return " "
-    if group == "ident":
+    if group in ("ident", "semicolon"):
         return match.group()
+    if group == "number":
+        text = match.string
+        before = text[max(0, match.start() - _LOOKBEHIND) : match.start()]
+        if _POSITIONAL_REFERENCE.search(before):
+            return match.group()
     return PLACEHOLDER
+
+
+def is_single_statement(sql: str) -> bool:
+    """Whether ``sql`` holds one statement: nothing but comments and semicolons after its first
+    top-level semicolon. The plugin never EXPLAINs a text of several statements (EXPLAIN
+    would apply to the first and the driver would run the others)."""
+    end = _first_semicolon(sql)
+    if end == len(sql):
+        return True
+    return not _TOKENS.sub(_blank_comment_or_semicolon, sql[end + 1 :]).strip()
+
+
+def _first_semicolon(sql: str) -> int:
+    for match in _TOKENS.finditer(sql):
+        if match.lastgroup == "semicolon":
+            return match.start()
+    return len(sql)
+
+
+def _blank_comment_or_semicolon(match: re.Match[str]) -> str:
+    return " " if match.lastgroup in ("comment", "semicolon") else match.group()
 
 
 def fingerprint(sql: str) -> str:

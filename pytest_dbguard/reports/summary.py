@@ -6,22 +6,20 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from ..outcome.payload import Payload
+from .data import test_entry
+
 _TOP = 5
+_MAX_NOTES = 10
 
 
 class Summary:
     def __init__(self) -> None:
         self.tests: dict[str, dict[str, Any]] = {}
 
-    def add(self, nodeid: str, payload: dict[str, Any], outcome: str) -> None:
+    def add(self, nodeid: str, payload: Payload, outcome: str) -> None:
         """Keep what the summary and the reports use, no more: a session may have 100,000."""
-        self.tests[nodeid] = {
-            "total": payload["total"],
-            "counted": payload["counted"],
-            "findings": payload["findings"],
-            "plans_skipped_on": payload["plans_skipped_on"],
-            "outcome": outcome,
-        }
+        self.tests[nodeid] = test_entry(payload, outcome)
 
     def lines(self, verbose: bool) -> list[str]:
         if not self.tests:
@@ -49,6 +47,12 @@ class Summary:
             lines.append("Findings: " + ", ".join(parts))
         else:
             lines.append("Findings: none")
+        notes = [(nodeid, note) for nodeid, test in self.tests.items() for note in test["notes"]]
+        if notes:
+            lines.append(f"Statements not examined (their plans are not checked): {len(notes)}")
+            lines += [f"  {nodeid}: {note}" for nodeid, note in sorted(notes)[:_MAX_NOTES]]
+            if len(notes) > _MAX_NOTES:
+                lines.append(f"  ... and {len(notes) - _MAX_NOTES} more (in the JSON report)")
         skipped = Counter(
             test["plans_skipped_on"] for test in self.tests.values() if test.get("plans_skipped_on")
         )

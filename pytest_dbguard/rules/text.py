@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ._callsite import CallSite
-from ._capture import LogEntry, Statement
+from ..capture.callsites import CallSite
+from ..capture.record import LogEntry, Statement
 
 _SELECT_LIST = re.compile(r"^(SELECT(?: DISTINCT)?) ([^()]*?) (FROM )", re.IGNORECASE)
 _MAX_SQL = 300

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ._capture import Record, Statement
-from ._findings import Finding
-from ._format import list_statements
+from ..capture.record import Record, Statement
+from ..findings import Finding, Kind, Mode
+from .text import list_statements
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,8 @@ def check_budget(
     if not show_params:
         lines += ["", "Parameters are hidden; --dbguard-show-params shows them."]
     return Finding(
-        kind="query_budget",
-        verdict="fail",
+        kind=Kind.QUERY_BUDGET,
+        verdict=Mode.FAIL,
         summary=budget.diagnosis(count),
         message="\n".join(lines),
         details={

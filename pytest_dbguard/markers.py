@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from ._budget import Budget
-from ._settings import Settings, parse_kinds, parse_lints
+from .options import Settings, parse_kinds, parse_lints
+from .rules.budgets import Budget
 
 MARKERS = {
     "max_queries": "max_queries(n, *, kinds=None, match=None): fail if the test runs more than "
@@ -89,11 +89,19 @@ def budget_from_arguments(
 
 
 def read_spec(item: pytest.Item, settings: Settings) -> TestSpec:
+    """The test's markers, validated; ``pytest.UsageError`` names the test and the marker."""
     budgets = []
     for name in ("max_queries", "num_queries"):
         mark = item.get_closest_marker(name)
         if mark is None:
             continue
+        own = [m for m in getattr(item, "own_markers", []) if m.name == name]
+        if len(own) > 1 and any(m.args != own[0].args or m.kwargs != own[0].kwargs for m in own):
+            stacked = " and ".join(_describe(m) for m in own)
+            raise pytest.UsageError(
+                f"{item.nodeid}: {stacked} on one test: keep one (a marker on the class or "
+                "module is overridden by the test's own)"
+            )
         try:
             budgets.append(
                 budget_from_arguments(name, mark.args, mark.kwargs, settings, _describe(mark))

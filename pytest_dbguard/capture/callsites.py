@@ -1,9 +1,8 @@
 """Call sites: the first frame of the user's own code behind a statement.
 
 Walking the stack is the expensive part of capture, so every file's classification (user
-code or library) is cached by file name, a caller may pass the depth at which the user frame
-was found last time for the same statement (two frame look-ups confirm it instead of a walk),
-and ``find`` returns a frame's code and line: the call site is named only when asked.
+code or library) is cached by file name, and ``find`` returns a frame's code and line: the
+call site is named only when asked.
 """
 
 from __future__ import annotations
@@ -127,33 +126,24 @@ class CallSiteFinder:
             self._sites[key] = site
         return site
 
-    def find(self, depth_hints: tuple[int, ...] = ()) -> tuple[SiteKey | None, int]:
-        """Return the user's frame as a key (its code and line) and its depth below the caller
-        of ``find``.
+    def find(self) -> SiteKey | None:
+        """The first user frame above the caller of ``find``, as a key (its code and line).
 
-        The hot path of sampling: a key costs a tuple, and its ``CallSite`` (a path relative
-        to the rootdir, a readable function name) is built by ``name`` only when a message or
-        the N+1 check asks for it, once per test and key. With ``depth_hints`` (depths found
-        by earlier calls for the same statement: the same SQL may come through two paths,
-        such as Core and an ORM flush), the frame at such a depth is confirmed as the first
-        user frame with two look-ups instead of a walk.
+        The hot path of sampling: a walk up the stack with one dictionary look-up per frame
+        (each file's classification is cached), and a key costs a tuple; its ``CallSite`` (a
+        path relative to the rootdir, a readable function name) is built by ``name`` only when
+        a message or the N+1 check asks for it, once per test and key.
         """
-        is_user = self.is_user
-        for depth_hint in depth_hints:
-            try:
-                frame = sys._getframe(depth_hint + 1)
-                if is_user(frame) and not is_user(sys._getframe(depth_hint)):
-                    return (frame.f_code, frame.f_lineno), depth_hint
-            except ValueError:
-                pass
-        found: FrameType | None = sys._getframe(2)
-        depth = 1
-        while found is not None:
-            if is_user(found):
-                return (found.f_code, found.f_lineno), depth
-            found = found.f_back
-            depth += 1
-        return self._find_across_greenlets(), 0
+        user_file = self._user_file
+        frame: FrameType | None = sys._getframe(2)
+        while frame is not None:
+            known = user_file.get(frame.f_code.co_filename)
+            if known is None:
+                known = self._classify(frame)
+            if known:
+                return (frame.f_code, frame.f_lineno)
+            frame = frame.f_back
+        return self._find_across_greenlets()
 
     def _find_across_greenlets(self) -> SiteKey | None:
         """Async engines run the driver call in a child greenlet: continue the walk in the

@@ -4,7 +4,7 @@
   once per row: rewrite as a JOIN with GROUP BY.
 - ``cartesian_join``: a Nested Loop with no join condition at all, between two multi-row inputs.
 - ``sort_without_index``: ORDER BY ... LIMIT that reads and sorts the whole table, judged on the
-  plan made with ``enable_seqscan = off`` (so no index can provide the order).
+  indexed plan (sequential scans priced out: no index can provide the order).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._plans import CONDITIONS, plan_nodes
+from .plans import CONDITIONS, plan_nodes
 
 LINTS = ("correlated_subquery", "cartesian_join", "sort_without_index")
 
@@ -25,19 +25,13 @@ class LintHit:
     table: str | None
     detail: str  # what the plan shows (may hold parameter values: normalize before display)
     rows: int  # how many rows drive the problem (outer rows, rows sorted)
+    schema: str = ""
+    alias: str | None = None
 
 
-def lint_plans(
-    plan: dict[str, Any] | None, seqscan_off_plan: dict[str, Any] | None
-) -> list[LintHit]:
-    hits: list[LintHit] = []
-    source = plan or seqscan_off_plan
-    if source is not None:
-        hits += _correlated_subqueries(source)
-        hits += _cartesian_joins(source)
-    if seqscan_off_plan is not None:
-        hits += _sorts_without_index(seqscan_off_plan)
-    return hits
+def lint_plans(plan: dict[str, Any]) -> list[LintHit]:
+    """The lints' hits in an indexed plan."""
+    return [*_correlated_subqueries(plan), *_cartesian_joins(plan), *_sorts_without_index(plan)]
 
 
 def _text_of(node: dict[str, Any]) -> str:
@@ -94,11 +88,20 @@ def _sorts_without_index(plan: dict[str, Any]) -> Iterator[LintHit]:
         for child in node.get("Plans", ()):
             if child.get("Node Type") != "Sort":
                 continue
-            scans = [n for n in plan_nodes(child) if n.get("Node Type") == "Seq Scan"]
+            scans = [n for n in plan_nodes(child) if _reads_whole_table(n)]
             if scans and "Filter" not in scans[0]:
                 yield LintHit(
                     "sort_without_index",
                     scans[0].get("Relation Name"),
                     ", ".join(child.get("Sort Key", [])),
                     int(scans[0].get("Plan Rows", 0)),
+                    scans[0].get("Schema") or "",
+                    scans[0].get("Alias"),
                 )
+
+
+def _reads_whole_table(node: dict[str, Any]) -> bool:
+    kind = node.get("Node Type")
+    return kind == "Seq Scan" or (
+        kind in ("Index Scan", "Index Only Scan") and "Index Cond" not in node
+    )

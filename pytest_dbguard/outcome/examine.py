@@ -1,0 +1,311 @@
+"""Examining a statement: the probe's plans, the rules' reading of them, and verdicts proven
+with trial indexes; reused while the schema stays as it was.
+
+The examiner is called (by capture) after the first successful run of each statement shape in
+a test. An examination depends on the statement's text and on the catalog, not on the test: it
+is kept for the session under the text and the schema version (database, role, search path
+and a hash of the catalog rows that decide a plan). Each test asks the server for that version
+once per engine, before it reuses an examination, and again after it runs DDL or changes a
+setting; so a verdict is never reused across a schema change, a search path, a role or DDL sent
+outside SQLAlchemy, and a finding already accepted costs nothing in the next tests.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from ..capture.record import Record, Statement
+from ..probe import catalog, explain
+from ..probe.catalog import SchemaVersion
+from ..probe.driver import driver_for
+from ..probe.profile import AS_IS, INDEXED
+from ..probe.session import (
+    Probe,
+    ProbeUnavailable,
+    StepFailed,
+    first_line,
+    open_probe,
+    pin_settings_sql,
+)
+from ..rules.candidates import Candidate, TableFacts, candidates_for
+from ..rules.lints import LintHit, lint_plans
+from ..rules.plans import plan_nodes
+from ..rules.reads import WholeRead, whole_reads
+
+_EXPLAINABLE = frozenset({"select", "insert", "update", "delete"})
+_MAX_CACHED = 20_000
+_FUNCTION_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\(")
+_ACTING_NODES = frozenset({"ModifyTable", "LockRows", "Foreign Scan", "Custom Scan"})
+
+
+@dataclass(frozen=True)
+class Fix:
+    """Trial indexes the plan used, and the whole-table reads they removed."""
+
+    indexes: tuple[Candidate, ...]
+    removed: tuple[WholeRead, ...]
+    plan_after: dict[str, Any]
+
+
+@dataclass
+class Examination:
+    """What the probe and the rules found for one statement."""
+
+    server_major: int = 0
+    current_schema: str = ""
+    plan: dict[str, Any] | None = None  # the indexed plan (EXPLAIN JSON's "Plan")
+    generic: bool = True  # planned without parameter values
+    reads: list[WholeRead] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    fix: Fix | None = None
+    trial_error: str | None = None  # why the candidates could not be tried
+    lint_hits: list[LintHit] = field(default_factory=list)
+    facts: dict[tuple[str, str], TableFacts] = field(default_factory=dict)
+    indexes: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # definitions
+    index_columns: dict[str, tuple[str | None, ...]] = field(default_factory=dict)
+    note: str | None = None  # why the statement could not be examined
+    as_is_plan: dict[str, Any] | None = None  # with --dbguard-plans-as-is
+    analyzed_plan: dict[str, Any] | None = None  # with --dbguard-analyze
+    analyze_note: str | None = None
+
+
+@dataclass
+class TestExaminations:
+    """One test's examinations, by statement fingerprint, and the schema versions it checked."""
+
+    examinations: dict[str, Examination] = field(default_factory=dict)
+    versions: dict[int, SchemaVersion] = field(default_factory=dict)  # by engine
+
+
+class Examiner:
+    def __init__(self, *, trials: bool, as_is: bool, analyze: bool) -> None:
+        self.trials = trials  # prove missing indexes with trial indexes
+        self.as_is = as_is  # also take the as-is plan (for as-is snapshots)
+        self.analyze = analyze
+        self.current: TestExaminations | None = None
+        self._cache: dict[tuple[str, SchemaVersion], Examination] = {}
+        self._lock = threading.Lock()
+
+    def __call__(
+        self,
+        record: Record,
+        statement: Statement,
+        conn: Connection,
+        parameters: Any,
+        executemany: bool,
+    ) -> None:
+        test = self.current
+        shape = statement.shape
+        if test is None or statement.dialect != "postgresql":
+            return
+        if shape.kind not in _EXPLAINABLE:
+            if shape.kind in ("ddl", "other"):
+                test.versions.clear()  # the schema or a setting may have changed
+            return
+        if shape.internal or not shape.single:
+            return
+        test.examinations[shape.fingerprint] = self._examination(
+            test, statement, conn, _one_row(parameters, executemany)
+        )
+
+    def _examination(
+        self, test: TestExaminations, statement: Statement, conn: Connection, parameters: Any
+    ) -> Examination:
+        engine_key = id(conn.engine)
+        version = test.versions.get(engine_key)
+        per_run = self.as_is or self.analyze  # plans that depend on the values
+        if version is not None and not per_run:
+            cached = self._cache.get((statement.text, version))
+            if cached is not None:
+                return cached
+        try:
+            dbapi = conn.connection.dbapi_connection
+        except Exception as error:  # a closed or invalidated connection
+            return Examination(note=f"the connection is not usable ({first_line(error)})")
+        driver = driver_for(dbapi)
+        if driver is None:
+            return Examination(note=None)
+        try:
+            with open_probe(driver, INDEXED) as probe:
+                if version is None:
+                    version = test.versions[engine_key] = catalog.schema_version(probe)
+                key = (statement.text, version)
+                cached = self._cache.get(key)
+                if cached is None:
+                    cached = self._examine(probe, statement.text, parameters, version)
+                    if cached.note is None:
+                        self._keep(key, cached)
+                if per_run:
+                    return self._per_run(probe, cached, statement.text, parameters)
+                return cached
+        except ProbeUnavailable as reason:
+            return Examination(note=str(reason))
+        except Exception as error:  # the probe must never break the user's test
+            return Examination(note=f"{_describe(error)}")
+
+    def _keep(self, key: tuple[str, SchemaVersion], examination: Examination) -> None:
+        with self._lock:
+            if len(self._cache) >= _MAX_CACHED:
+                self._cache.clear()
+            self._cache[key] = examination
+
+    def _examine(
+        self, probe: Probe, text: str, parameters: Any, version: SchemaVersion
+    ) -> Examination:
+        exam = Examination(server_major=probe.server_major, current_schema=version.current_schema)
+        target = explain.Statement(probe, text, parameters)
+        try:
+            exam.plan = target.plan()
+        except StepFailed as error:
+            exam.note = f"EXPLAIN failed: {error}"
+            return exam
+        exam.generic = bool(target.generic)
+        relations = {
+            (node.get("Schema") or "", node["Relation Name"])
+            for node in plan_nodes(exam.plan)
+            if "Relation Name" in node
+        }
+        for facts in catalog.relation_facts(probe, sorted(relations)):
+            usable = [index for index in facts.indexes if index.valid and not index.partial]
+            exam.facts[(facts.schema, facts.name)] = TableFacts(
+                facts.schema,
+                facts.name,
+                facts.kind,
+                facts.columns,
+                tuple(index.columns for index in usable),
+                facts.root,
+            )
+            exam.indexes[(facts.schema, facts.name)] = [index.definition for index in facts.indexes]
+            exam.index_columns.update((index.name, index.columns) for index in facts.indexes)
+        index_columns = exam.index_columns
+        exam.reads = whole_reads(exam.plan, index_columns)
+        exam.lint_hits = lint_plans(exam.plan)
+        if exam.reads and self.trials:
+            exam.candidates = candidates_for(
+                exam.plan, exam.reads, exam.facts, version.current_schema
+            )
+            if exam.candidates:
+                self._try(target, exam)
+        return exam
+
+    def _try(self, target: explain.Statement, exam: Examination) -> None:
+        """Create every candidate at once, explain again, keep what the new plan uses."""
+        trials = {f"dbguard_trial_{n}": candidate for n, candidate in enumerate(exam.candidates)}
+        creates = [
+            candidate.create_sql(concurrently=False, name=name)
+            for name, candidate in trials.items()
+        ]
+        try:
+            after = target.plan_with_indexes(creates)
+        except StepFailed as error:
+            exam.trial_error = str(error)
+            return
+        new_indexes = [
+            (node["Index Name"], _root_of(exam, (node.get("Schema") or "", node["Relation Name"])))
+            for node in _index_scans(after)
+            if node["Index Name"] not in exam.index_columns
+        ]
+        used = tuple(
+            candidate
+            for name, candidate in trials.items()
+            if any(
+                index == name
+                or (candidate.partitioned and table == (candidate.schema, candidate.table))
+                for index, table in new_indexes
+            )
+        )
+        index_columns = dict(exam.index_columns)
+        index_columns.update((name, candidate.columns) for name, candidate in trials.items())
+        remaining = {read.key for read in whole_reads(after, index_columns)}
+        removed = tuple(read for read in exam.reads if read.key not in remaining)
+        if used and removed:
+            exam.fix = Fix(used, removed, after)
+
+    def _per_run(
+        self, probe: Probe, cached: Examination, text: str, parameters: Any
+    ) -> Examination:
+        """The parts that depend on the test's values: the as-is plan and EXPLAIN ANALYZE."""
+        exam = Examination(**{name: getattr(cached, name) for name in cached.__dataclass_fields__})
+        target = explain.Statement(probe, text, parameters)
+        if self.as_is and cached.plan is not None:
+            try:
+                probe.execute(pin_settings_sql(AS_IS, probe.server_major))
+                exam.as_is_plan = target.custom_plan()
+            except StepFailed as error:
+                exam.note = f"EXPLAIN failed: {error}"
+        if self.analyze and cached.plan is not None:
+            why_not = cannot_act(probe, cached.plan)
+            if why_not:
+                exam.analyze_note = why_not
+            else:
+                try:
+                    exam.analyzed_plan = target.analyzed_plan()
+                except StepFailed as error:
+                    exam.analyze_note = f"EXPLAIN ANALYZE failed: {error}"
+        return exam
+
+
+def _index_scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """Nodes that use an index, with the table it belongs to (a Bitmap Index Scan's is on the
+    Bitmap Heap Scan above it)."""
+    found = []
+    for node in plan_nodes(plan):
+        if node.get("Node Type") == "Bitmap Heap Scan":
+            for child in plan_nodes(node):
+                if child.get("Index Name"):
+                    found.append(
+                        {
+                            **child,
+                            "Relation Name": node["Relation Name"],
+                            "Schema": node.get("Schema"),
+                        }
+                    )
+        elif node.get("Index Name") and "Relation Name" in node:
+            found.append(node)
+    return found
+
+
+def _root_of(exam: Examination, relation: tuple[str, str]) -> tuple[str, str]:
+    facts = exam.facts.get(relation)
+    return facts.root if facts is not None and facts.root else relation
+
+
+def cannot_act(probe: Probe, plan: dict[str, Any]) -> str | None:
+    """Why EXPLAIN ANALYZE must not run this statement (it would execute it), or None when it
+    cannot act: a plain read, calling no function that may act (volatile), reading no foreign
+    table."""
+    names: set[str] = set()
+    for node in plan_nodes(plan):
+        if node.get("Node Type") in _ACTING_NODES:
+            return f"it is not a plain read ({node['Node Type']})"
+        for value in node.values():
+            if isinstance(value, str):
+                names.update(_FUNCTION_CALL.findall(value))
+            elif isinstance(value, list):
+                names.update(name for item in value for name in _FUNCTION_CALL.findall(str(item)))
+    acting = catalog.volatile_functions(probe, {name.lower() for name in names})
+    if acting:
+        return f"it calls functions that may act: {', '.join(sorted(acting))}"
+    return None
+
+
+def _one_row(parameters: Any, executemany: bool) -> Any:
+    """One parameter set of a batch (insertmanyvalues batches send a single set)."""
+    if executemany and isinstance(parameters, (list, tuple)):
+        return parameters[0] if parameters else None
+    return parameters
+
+
+def _describe(error: BaseException) -> str:
+    """An error of the probe as its note shows it: the driver's or the server's message, or,
+    for anything else, the plugin's own bug."""
+    module = type(error).__module__.split(".")[0]
+    if module in ("psycopg", "psycopg2", "asyncpg", "sqlalchemy"):
+        return first_line(error)
+    name = type(error).__name__
+    return f"internal error in pytest-dbguard, please report it: {name}: {first_line(error)}"
