@@ -14,7 +14,8 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.util import await_only
@@ -94,6 +95,20 @@ def _pyformat_to_dollar(text: str, parameters: Any) -> tuple[str, int]:
     return converted, max(positional, len(numbers))
 
 
+@contextmanager
+def _outside_prepared_cache(connection: Any) -> Iterator[None]:
+    """psycopg counts every statement it runs for its prepared-statement cache, and when one
+    reports ROLLBACK, DROP or ALTER it deallocates *all* of the connection's prepared
+    statements (the test's own ones too). Its threshold set to None keeps the plugin's
+    statements out of that machinery."""
+    threshold = connection.prepare_threshold
+    connection.prepare_threshold = None
+    try:
+        yield
+    finally:
+        connection.prepare_threshold = threshold
+
+
 class _Psycopg(Driver):
     """psycopg 3, synchronous."""
 
@@ -115,11 +130,11 @@ class _Psycopg(Driver):
         return int(self.connection.info.server_version) // 10000
 
     def execute(self, script: str) -> None:
-        with self._cursor() as cursor:
+        with _outside_prepared_cache(self.connection), self._cursor() as cursor:
             cursor.execute(script, prepare=False)
 
     def rows(self, sql: str, parameters: Any = None) -> Rows:
-        with self._cursor() as cursor:
+        with _outside_prepared_cache(self.connection), self._cursor() as cursor:
             # binary=True sends the statement with the extended protocol, which runs one
             # statement at most, even when there are no parameters.
             cursor.execute(sql, parameters, prepare=False, binary=True)
@@ -148,17 +163,19 @@ class _AsyncPsycopg(_Psycopg):
         await_only(self._execute(script))
 
     async def _execute(self, script: str) -> None:
-        async with self._cursor() as cursor:
-            await cursor.execute(script, prepare=False)
+        with _outside_prepared_cache(self.connection):
+            async with self._cursor() as cursor:
+                await cursor.execute(script, prepare=False)
 
     def rows(self, sql: str, parameters: Any = None) -> Rows:
         rows: Rows = await_only(self._rows(sql, parameters))
         return rows
 
     async def _rows(self, sql: str, parameters: Any) -> Rows:
-        async with self._cursor() as cursor:
-            await cursor.execute(sql, parameters, prepare=False, binary=True)
-            return list(await cursor.fetchall()) if cursor.description else []
+        with _outside_prepared_cache(self.connection):
+            async with self._cursor() as cursor:
+                await cursor.execute(sql, parameters, prepare=False, binary=True)
+                return list(await cursor.fetchall()) if cursor.description else []
 
 
 class _Psycopg2(Driver):
