@@ -17,3 +17,6 @@ class DBGuardFailure(pytest.fail.Exception):  # type: ignore[misc,name-defined]
 
     def __init__(self, message: str) -> None:
         super().__init__(message, pytrace=False)
+
+
+DBGuardFailure.__module__ = "pytest_dbguard"  # where users import it from

@@ -131,7 +131,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         result = yield
     except BaseException:
         failed: list[Finding] = item.stash.get(state.BLOCK_FINDINGS, [])
-        item.stash[state.OUTCOME] = TestOutcome(findings=list(failed), notes=_notes(examinations))
+        item.stash[state.OUTCOME] = TestOutcome(
+            findings=list(failed),
+            notes=_notes(examinations),
+            examined=examinations.examined,
+            reused=examinations.reused,
+        )
         raise
     finally:
         capture.active = None
@@ -165,6 +170,7 @@ def _judge(item: pytest.Item, record: Record, examinations: TestExaminations) ->
     spec = _spec(item)
     assert spec is not None
     outcome = judge(record, examinations.examinations, spec, settings, _test_file_matcher(config))
+    outcome.examined, outcome.reused = examinations.examined, examinations.reused
     if _checks_plans(item, settings):
         check_plans(
             outcome, record, examinations.examinations, item.nodeid, config.rootpath, settings

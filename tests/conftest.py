@@ -105,7 +105,14 @@ def app(pytester: pytest.Pytester) -> pytest.Pytester:
     """A pytester directory with a small ORM application (users and items) and an ``engine``
     fixture on the database chosen by ``any_db`` or ``pg_db``."""
     pytester.makepyfile(models=textwrap.dedent(MODELS), conftest=textwrap.dedent(CONFTEST))
+    _judge_test_queries(pytester)
     return pytester
+
+
+def _judge_test_queries(pytester: pytest.Pytester) -> None:
+    """The inner tests send their statements from the test modules themselves, which the
+    plugin counts but does not judge for missing indexes unless asked."""
+    pytester.makeini("[pytest]\ndbguard_judge_test_queries = true\n")
 
 
 @pytest.fixture
@@ -113,4 +120,5 @@ def plan_app(pytester: pytest.Pytester, pg_db: str) -> pytest.Pytester:
     """A pytester directory on PostgreSQL with tests/inner/plan_conftest.py as conftest."""
     source = Path(__file__).parent / "inner" / "plan_conftest.py"
     pytester.makeconftest(source.read_text())
+    _judge_test_queries(pytester)
     return pytester

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -80,6 +80,8 @@ class TestExaminations:
 
     examinations: dict[str, Examination] = field(default_factory=dict)
     versions: dict[int, SchemaVersion] = field(default_factory=dict)  # by engine
+    examined: int = 0  # statements examined on the database in this test
+    reused: int = 0  # statements whose examination an earlier test's served
 
 
 class Examiner:
@@ -89,6 +91,7 @@ class Examiner:
         self.analyze = analyze
         self.current: TestExaminations | None = None
         self._cache: dict[tuple[str, SchemaVersion], Examination] = {}
+        self._versions: dict[SchemaVersion, SchemaVersion] = {}  # signal -> content version
         self._lock = threading.Lock()
 
     def __call__(
@@ -122,6 +125,7 @@ class Examiner:
         if version is not None and not per_run:
             cached = self._cache.get((statement.text, version))
             if cached is not None:
+                test.reused += 1
                 return cached
         try:
             dbapi = conn.connection.dbapi_connection
@@ -133,13 +137,16 @@ class Examiner:
         try:
             with open_probe(driver, INDEXED) as probe:
                 if version is None:
-                    version = test.versions[engine_key] = catalog.schema_version(probe)
+                    version = test.versions[engine_key] = self._version(probe)
                 key = (statement.text, version)
                 cached = self._cache.get(key)
                 if cached is None:
+                    test.examined += 1
                     cached = self._examine(probe, statement.text, parameters, version)
                     if cached.note is None:
                         self._keep(key, cached)
+                else:
+                    test.reused += 1
                 if per_run:
                     return self._per_run(probe, cached, statement.text, parameters)
                 return cached
@@ -147,6 +154,18 @@ class Examiner:
             return Examination(note=str(reason))
         except Exception as error:  # the probe must never break the user's test
             return Examination(note=f"{_describe(error)}")
+
+    def _version(self, probe: Probe) -> SchemaVersion:
+        """The schema version: its content hash, computed once per value of the cheap signal
+        (a suite whose fixtures build the same schema for each test shares examinations)."""
+        signal = catalog.schema_signal(probe)
+        version = self._versions.get(signal)
+        if version is None:
+            version = replace(signal, catalog=catalog.schema_content(probe))
+            if len(self._versions) >= _MAX_CACHED:
+                self._versions.clear()
+            self._versions[signal] = version
+        return version
 
     def _keep(self, key: tuple[str, SchemaVersion], examination: Examination) -> None:
         with self._lock:

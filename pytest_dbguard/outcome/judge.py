@@ -44,6 +44,8 @@ class TestOutcome:
     notes: list[str] = field(default_factory=list)  # statements not examined, and why
     snapshot: tuple[str, str] | None = None  # (path relative to the rootdir, text) to write
     plans_skipped_on: int | None = None  # a PostgreSQL version the snapshots do not record
+    examined: int = 0  # statements examined on the database
+    reused: int = 0  # statements whose examination an earlier test's served
 
 
 def judge(
@@ -107,9 +109,9 @@ def _columns(candidate: Candidate) -> str:
 
 
 def _read_line(read: WholeRead, exam: Examination) -> str:
-    line = f"  PostgreSQL reads every row of {_table_name(read, exam)}: {read.why}"
+    line = f"  PostgreSQL reads every row of {_table_name(read, exam)} ({read.why})"
     if read.filter:
-        line += f", keeping those with {normalize_text(read.filter)}"
+        line += f" and keeps those where {normalize_text(read.filter)}"
     return line
 
 

@@ -22,6 +22,8 @@ class Payload(TypedDict):
     findings: list[dict[str, Any]]
     notes: list[str]
     plans_skipped_on: int | None
+    examined: int
+    reused: int
     snapshot: dict[str, str] | None
     schema: list[dict[str, Any]]
 
@@ -45,6 +47,8 @@ def payload(
         "findings": [finding.as_dict() for finding in outcome.findings],
         "notes": outcome.notes,
         "plans_skipped_on": outcome.plans_skipped_on,
+        "examined": outcome.examined,
+        "reused": outcome.reused,
         "snapshot": snapshot,
         "schema": [finding.as_dict() for finding in schema],
     }

@@ -1,9 +1,9 @@
 """Catalog reads of the probe: read-only queries without parameters (names are written as
 SQL literals), so that they run unchanged on every driver.
 
-- ``schema_version``: who and where the connection is (database, role, search path) and a hash
-  of the catalog rows that decide a plan (relations, their columns, indexes, constraints and
-  rules, with their statistics): equal hashes mean a verdict taken earlier still holds.
+- ``schema_version``: the server, the role and the search path, and a hash of what the catalog
+  says of every relation the connection can see (columns, indexes, constraints, view
+  definitions, partitions): equal versions mean an examination made earlier still holds.
 - ``relation_facts``: what the rules need to know of the tables a plan reads (columns and
   their types, indexes and their columns, the partitioned table a partition belongs to, who
   owns it).
@@ -21,39 +21,71 @@ from .session import Probe
 
 _FIRST_USER_OID = 16384  # PostgreSQL's FirstNormalObjectId: objects below it are built in
 
-SCHEMA_VERSION_SQL = f"""
-SELECT current_database()::text, current_user::text, current_setting('search_path'),
-       coalesce(current_schema()::text, ''),
+# A cheap signal that changes with any DDL: the ids and row versions of the catalog rows of
+# user relations, indexes and constraints (one query of a few hundred rows).
+SCHEMA_SIGNAL_SQL = f"""
+SELECT current_setting('server_version_num'), current_user::text,
+       current_setting('search_path'), coalesce(current_schema()::text, ''),
        md5(concat_ws('|',
-         (SELECT string_agg(concat_ws('.', c.oid, c.xmin, c.relkind, c.relpages, c.reltuples,
-                                       c.relnamespace), ',' ORDER BY c.oid)
+         (SELECT string_agg(c.oid || '.' || c.xmin, ',' ORDER BY c.oid)
             FROM pg_class c WHERE c.oid >= {_FIRST_USER_OID}),
-         (SELECT string_agg(concat_ws('.', i.indexrelid, i.xmin, i.indisvalid), ','
-                            ORDER BY i.indexrelid)
-            FROM pg_index i WHERE i.indrelid >= {_FIRST_USER_OID}),
-         (SELECT string_agg(concat_ws('.', a.attrelid, a.attnum, a.xmin), ','
-                            ORDER BY a.attrelid, a.attnum)
-            FROM pg_attribute a WHERE a.attrelid >= {_FIRST_USER_OID} AND a.attnum > 0),
-         (SELECT string_agg(concat_ws('.', k.oid, k.xmin), ',' ORDER BY k.oid)
-            FROM pg_constraint k WHERE k.oid >= {_FIRST_USER_OID}),
-         (SELECT string_agg(concat_ws('.', r.oid, r.xmin), ',' ORDER BY r.oid)
-            FROM pg_rewrite r WHERE r.oid >= {_FIRST_USER_OID})
-       ))
+         (SELECT string_agg(i.indexrelid || '.' || i.xmin, ',' ORDER BY i.indexrelid)
+            FROM pg_index i WHERE i.indexrelid >= {_FIRST_USER_OID}),
+         (SELECT string_agg(k.oid || '.' || k.xmin, ',' ORDER BY k.oid)
+            FROM pg_constraint k WHERE k.oid >= {_FIRST_USER_OID})))
+"""
+
+# The catalog's content, not its object ids: a schema built again the same way (a fixture that
+# creates the tables for each test, another database of the same suite) has the same version.
+SCHEMA_CONTENT_SQL = """
+SELECT md5(coalesce(string_agg(relation, ',' ORDER BY relation), ''))
+FROM (
+  SELECT concat_ws(':',
+           CASE WHEN n.oid = pg_my_temp_schema() THEN 'pg_temp' ELSE n.nspname END,
+           c.relname, c.relkind, c.relispartition, pg_get_expr(c.relpartbound, c.oid),
+           (SELECT string_agg(concat_ws('.', a.attnum, a.attname, format_type(a.atttypid,
+                                        a.atttypmod), a.attnotnull), ';' ORDER BY a.attnum)
+              FROM pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+           (SELECT string_agg(concat_ws('.', ic.relname, i.indkey, i.indclass, i.indoption,
+                                        i.indisunique, i.indisvalid, i.indnkeyatts,
+                                        pg_get_expr(i.indpred, i.indrelid),
+                                        pg_get_expr(i.indexprs, i.indrelid)),
+                              ';' ORDER BY ic.relname)
+              FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+             WHERE i.indrelid = c.oid),
+           (SELECT string_agg(concat_ws('.', k.conname, k.contype, k.conkey, k.confkey,
+                                        k.convalidated), ';' ORDER BY k.conname)
+              FROM pg_constraint k WHERE k.conrelid = c.oid),
+           CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END
+         ) AS relation
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND n.nspname NOT LIKE 'pg\\_toast%'
+    AND (n.nspname NOT LIKE 'pg\\_temp\\_%' OR n.oid = pg_my_temp_schema())
+) AS relations
 """
 
 
 @dataclass(frozen=True)
 class SchemaVersion:
-    database: str
+    server: str  # server_version_num
     role: str
     search_path: str
     current_schema: str
-    catalog: str  # the hash of the catalog rows
+    catalog: str  # a hash of what the catalog says of every relation
 
 
-def schema_version(probe: Probe) -> SchemaVersion:
-    row = probe.rows(SCHEMA_VERSION_SQL)[0]
+def schema_signal(probe: Probe) -> SchemaVersion:
+    """The connection's server, role and search path, with the cheap DDL signal as ``catalog``."""
+    row = probe.rows(SCHEMA_SIGNAL_SQL)[0]
     return SchemaVersion(*(str(value) for value in row))
+
+
+def schema_content(probe: Probe) -> str:
+    """The hash of what the catalog says of every relation (heavier: once per signal)."""
+    return str(probe.rows(SCHEMA_CONTENT_SQL)[0][0])
 
 
 @dataclass(frozen=True)

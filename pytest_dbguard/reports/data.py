@@ -132,5 +132,7 @@ def test_entry(payload: Payload, outcome: str) -> dict[str, Any]:
         "findings": payload["findings"],
         "notes": payload["notes"],
         "plans_skipped_on": payload["plans_skipped_on"],
+        "examined": payload["examined"],
+        "reused": payload["reused"],
         "outcome": outcome,
     }

@@ -30,6 +30,13 @@ class Summary:
             f"{_plural(len(self.tests), 'test')} measured, {_plural(total, 'statement')} captured "
             f"({counted:,} counted against budgets)"
         ]
+        examined = sum(test["examined"] for test in self.tests.values())
+        reused = sum(test["reused"] for test in self.tests.values())
+        if examined or reused:
+            lines.append(
+                f"Plans: {_plural(examined, 'statement')} examined on the database, "
+                f"{reused:,} examination(s) reused by later tests"
+            )
         busiest = sorted(self.tests.items(), key=lambda item: (-item[1]["counted"], item[0]))
         busiest = [item for item in busiest if item[1]["counted"]][:_TOP]
         if busiest:
