@@ -1,4 +1,8 @@
-"""Bad markers and option values: a usage error naming the test, the marker or the option."""
+"""Bad markers and option values: a usage error naming the test, the marker or the option.
+
+A bad option stops the session before any test runs. A bad marker is an error of its test,
+raised when the test would run (so that it reads the same serially and under pytest-xdist,
+whose controller does not collect tests itself)."""
 
 from __future__ import annotations
 
@@ -17,6 +21,10 @@ import pytest
         ("max_queries(3, kinds=['selects'])", "unknown statement kind 'selects'*"),
         ("max_queries(3, match='(')", "match is not a valid regular expression*"),
         ("allow_nplusone('yes')", "takes no arguments but an optional reason="),
+        (
+            "max_queries(1)\n        @pytest.mark.max_queries(5)",
+            "*max_queries(5) and @pytest.mark.max_queries(1) on one test: keep one*",
+        ),
     ],
 )
 def test_invalid_marker_arguments_are_usage_errors(
@@ -35,10 +43,28 @@ def test_invalid_marker_arguments_are_usage_errors(
         """
     )
     result = pytester.runpytest()
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"ERROR: test_marked.py::test_marked: @pytest.mark.*: {problem}"])
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines([f"*usage error: test_marked.py::test_marked: @pytest.mark.*{problem}"])
     result.stdout.no_fnmatch_line("*Traceback*")
-    result.stderr.no_fnmatch_line("*Traceback*")
+
+
+def test_a_bad_marker_reads_the_same_under_xdist(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_marked="""
+        import pytest
+
+        def test_fine():
+            pass
+
+        @pytest.mark.max_queries(-1)
+        def test_marked():
+            pass
+        """
+    )
+    result = pytester.runpytest("-n", "2")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*usage error: test_marked.py::test_marked: @pytest.mark.max_queries(-1)*"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
 
 
 @pytest.mark.parametrize(
@@ -63,7 +89,11 @@ def test_invalid_marker_arguments_are_usage_errors(
         (["-o", "dbguard_callsites=some"], "*dbguard_callsites: 'some' is not one of sample, all"),
         (
             ["-o", "dbguard_count_setup=perhaps"],
-            "*dbguard_count_setup: 'perhaps' is not true or false",
+            "ini dbguard_count_setup: 'perhaps' is not true or false",
+        ),
+        (
+            ["-o", "dbguard_count_kinds=select rows"],
+            "ini dbguard_count_kinds: unknown statement kind 'rows'*",
         ),
     ],
 )

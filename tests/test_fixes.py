@@ -24,8 +24,8 @@ def test_a_suggested_index_is_verified_and_gone_afterwards(plan_app: pytest.Pyte
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "Unavoidable sequential scan: no index serves users (status)",
-            "Fix, verified on this database (PostgreSQL plans * with it: rows read 5 -> *, estimated cost * -> *):",
+            "Missing index: no index serves users (status)",
+            "Fix, verified on this database (with it the plan reads users through an index):",
             "  CREATE INDEX CONCURRENTLY idx_users_status ON users (status);",
         ]
     )
@@ -52,14 +52,16 @@ def test_composite_candidates_follow_equality_range_then_sort(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "Unavoidable sequential scan: no index serves items (*)",
+            "Missing index: no index serves items (title, user_id)",
             "Fix, verified on this database*",
-            "  CREATE INDEX CONCURRENTLY idx_items_title_user_id_id ON items (title, user_id, id);",
+            "  CREATE INDEX CONCURRENTLY idx_items_title_user_id ON items (title, user_id);",
         ]
     )
 
 
-def test_a_candidate_that_would_not_help_is_not_suggested(plan_app: pytest.Pytester) -> None:
+def test_a_condition_no_plain_index_serves_is_not_a_finding(plan_app: pytest.Pytester) -> None:
+    """A cast or a function of the column: no index on the column removes the read, so no
+    missing-index finding (an expression index would: the plugin does not guess one)."""
     plan_app.makepyfile(
         test_unhelpful="""
         from sqlalchemy import text
@@ -74,19 +76,7 @@ def test_a_candidate_that_would_not_help_is_not_suggested(plan_app: pytest.Pytes
         """
     )
     result = plan_app.runpytest()
-    result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines(
-        [
-            "Unavoidable sequential scan: no index serves users (id)",
-            "Fix: an index on users (id) would not be used for this condition:",
-        ]
-    )
-    result.stdout.fnmatch_lines(
-        [
-            "Unavoidable sequential scan: no index serves users (status)",
-            "Fix: the condition compares no plain column an index could serve*",
-        ]
-    )
+    result.assert_outcomes(passed=2)
     result.stdout.no_fnmatch_line("*CREATE INDEX*")
 
 
@@ -251,7 +241,7 @@ def test_unknown_lint_names_are_usage_errors(pytester: pytest.Pytester) -> None:
         """
     )
     result = pytester.runpytest()
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: *: unknown plan lint 'cartesian'; known lints: *"])
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*usage error: *: unknown plan lint 'cartesian'; known lints: *"])
     bad_ini = pytester.runpytest("-o", "dbguard_lint_names=sorts")
     bad_ini.stderr.fnmatch_lines(["ERROR: *dbguard_lint_names: unknown plan lint 'sorts'*"])

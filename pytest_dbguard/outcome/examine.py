@@ -219,8 +219,9 @@ class Examiner:
             candidate.create_sql(concurrently=False, name=name)
             for name, candidate in trials.items()
         ]
+        tables = sorted({candidate.target for candidate in exam.candidates})
         try:
-            after = target.plan_with_indexes(creates)
+            after = target.plan_with_indexes(creates, tables)
         except StepFailed as error:
             exam.trial_error = str(error)
             return

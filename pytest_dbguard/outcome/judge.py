@@ -17,7 +17,7 @@ from ..rules.candidates import Candidate
 from ..rules.conditions import sort_columns
 from ..rules.lints import LintHit
 from ..rules.nplusone import find_duplicates, find_nplusone
-from ..rules.plans import disable_cost_free, normalize, normalize_text, render
+from ..rules.plans import PlanNode, disable_cost_free, normalize, normalize_text, render
 from ..rules.reads import WholeRead
 from ..rules.text import display_sql, sites_text
 from ..snapshots.compare import compare
@@ -199,7 +199,16 @@ def _index_details(candidate: Candidate) -> dict[str, Any]:
 def _rendered(plan: dict[str, Any] | None, exam: Examination) -> list[str]:
     if not plan:
         return []
-    return render(normalize(plan, current_schema=exam.current_schema, canonical=True))
+    return render(plan_tree(plan, exam, canonical=True))
+
+
+def plan_tree(plan: dict[str, Any], exam: Examination, *, canonical: bool) -> PlanNode:
+    return normalize(
+        plan,
+        current_schema=exam.current_schema,
+        canonical=canonical,
+        index_columns=exam.index_columns,
+    )
 
 
 def analyze_summary(plan: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -310,7 +319,7 @@ def current_snapshot(
         if exam is None or plan is None:
             continue
         major = major or exam.server_major
-        tree = normalize(plan, current_schema=exam.current_schema, canonical=not as_is)
+        tree = plan_tree(plan, exam, canonical=not as_is)
         statements.append(StatementPlan(statement.shape.fingerprint, tree))
     return Snapshot(major, AS_IS if as_is else INDEXED, nodeid, statements)
 

@@ -18,11 +18,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from .catalog import literal
 from .driver import plan_of
 from .profile import EXPLAIN_OPTIONS
 from .session import Probe
 
 _PREPARED = "dbguard_plan"
+_NEW_CATALOG_ROWS = """
+DO $dbguard$
+DECLARE
+  leaf regclass;
+BEGIN
+  FOR leaf IN
+    SELECT t FROM unnest(ARRAY[{tables}]::regclass[]) AS t
+     WHERE NOT EXISTS (SELECT 1 FROM pg_partition_tree(t) AS p WHERE p.level > 0)
+    UNION ALL
+    SELECT p.relid FROM unnest(ARRAY[{tables}]::regclass[]) AS t, pg_partition_tree(t) AS p
+     WHERE p.isleaf AND p.level > 0
+  LOOP
+    EXECUTE format('ALTER TABLE %s SET (autovacuum_enabled = true)', leaf);
+  END LOOP;
+END
+$dbguard$"""
+
+
+def _new_catalog_rows(tables: list[str]) -> str:
+    return _NEW_CATALOG_ROWS.format(tables=", ".join(literal(table) for table in tables))
+
+
 _ANALYZE_SETTINGS = "SELECT set_config('transaction_read_only', 'on', true)"
 
 
@@ -63,10 +86,16 @@ class Statement:
         self.probe.prepared.append(_PREPARED)
         return True
 
-    def plan_with_indexes(self, create_statements: list[str]) -> dict[str, Any]:
+    def plan_with_indexes(self, create_statements: list[str], tables: list[str]) -> dict[str, Any]:
         """The plan with trial indexes, created in a step that is always rolled back (the
-        prepared statement is planned again: DDL on its tables invalidates it)."""
+        prepared statement is planned again: DDL on its tables invalidates it).
+
+        CREATE INDEX writes the table's row counts into its ``pg_class`` row *in place*, which
+        no rollback undoes. So the step first gives each table (each partition of a
+        partitioned one) a new version of that row, with a reloption set inside the step: the
+        in-place write lands on that version, which the rollback discards."""
         with self.probe.step(keep=False):
+            self.probe.execute(_new_catalog_rows(tables))
             self.probe.execute("; ".join(create_statements))
             return self._plan_in_step()
 

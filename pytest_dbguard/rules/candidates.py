@@ -31,7 +31,7 @@ _CONDITION_KEYS = (
     "Hash Cond",
     "Merge Cond",
 )
-_INDEXABLE_KINDS = ("r", "p", "m")  # tables, partitioned tables, materialized views
+_INDEXABLE_KINDS = ("r", "p")  # tables and partitioned tables
 
 
 @dataclass(frozen=True)

@@ -141,17 +141,22 @@ class _Aliases:
 
 
 def normalize(
-    plan: dict[str, Any], *, current_schema: str | None = None, canonical: bool = False
+    plan: dict[str, Any],
+    *,
+    current_schema: str | None = None,
+    canonical: bool = False,
+    index_columns: dict[str, tuple[str | None, ...]] | None = None,
 ) -> PlanNode:
     """EXPLAIN (FORMAT JSON)'s ``Plan`` as a ``PlanNode`` tree; ``canonical`` for indexed plans
-    (no figures, the canonical forms described above)."""
+    (no figures, the canonical forms described above; ``index_columns`` tells the order a
+    bitmap scan's index gives)."""
     aliases = _Aliases()
     for node in plan_nodes(plan):
         alias = node.get("Alias")
         if alias and alias != node.get("Relation Name"):
             aliases.add(alias, node.get("Relation Name"))
     tree = _node(plan, aliases, current_schema, figures=not canonical)
-    return _canonical(tree) if canonical else tree
+    return _canonical(tree, index_columns or {}) if canonical else tree
 
 
 def _node(
@@ -180,8 +185,9 @@ def _node(
     )
 
 
-def _canonical(node: PlanNode) -> PlanNode:
-    node.children = [_canonical(child) for child in node.children]
+def _canonical(node: PlanNode, index_columns: dict[str, tuple[str | None, ...]]) -> PlanNode:
+    node.children = [_canonical(child, index_columns) for child in node.children]
+    node.properties.pop("Scan Direction", None)  # a backward walk, or a sort: same index
     if node.node_type == "Index Only Scan":
         node.node_type = "Index Scan"
     if node.node_type == "Bitmap Heap Scan" and len(node.children) == 1:
@@ -193,9 +199,33 @@ def _canonical(node: PlanNode) -> PlanNode:
                 properties["Index Cond"] = child.properties["Index Cond"]
             node.node_type, node.index, node.children = "Index Scan", child.index, []
             node.properties = _ordered(properties)
+    if node.node_type == "Sort" and len(node.children) == 1:
+        (child,) = node.children
+        if _gives_order(child, node.properties.get("Sort Key", ""), index_columns):
+            return child  # a bitmap scan lost the order its index gives: not a change
     if node.node_type == "Nested Loop" and node.properties.get("Join Type") == "Inner":
         _canonical_inner_join(node)
     return node
+
+
+def _gives_order(
+    node: PlanNode, sort_key: str, index_columns: dict[str, tuple[str | None, ...]]
+) -> bool:
+    """Whether an index scan's index gives the rows in ``sort_key``'s order (its first key
+    columns, in either direction)."""
+    if node.node_type != "Index Scan" or node.index is None or not sort_key:
+        return False
+    keys = [
+        re.sub(r"\s+(ASC|DESC|NULLS (FIRST|LAST))\b", "", key).strip()
+        for key in sort_key.split(", ")
+    ]
+    columns = index_columns.get(node.index.strip('"'), ())
+    if len(keys) > len(columns):
+        return False
+    name = node.alias or (node.relation or "").rsplit(".", 1)[-1]
+    return all(
+        key in (f"{name}.{column}", column) for key, column in zip(keys, columns, strict=False)
+    )
 
 
 def _canonical_inner_join(join: PlanNode) -> None:
@@ -203,7 +233,7 @@ def _canonical_inner_join(join: PlanNode) -> None:
     if outer is None or inner is None:
         return
     outer_names = _names(outer)
-    moved: list[str] = []
+    moved: list[str] = split_and(join.properties.pop("Join Filter", ""))
     for node in inner.walk():
         for key in ("Index Cond", "Recheck Cond", "Filter"):
             condition = node.properties.get(key)
