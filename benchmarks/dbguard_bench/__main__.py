@@ -7,6 +7,7 @@ as it finishes, and writes every run to ``benchmarks/results/<timestamp>.json``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 import shutil
@@ -81,6 +82,14 @@ def commit() -> str:
     return head + (f" plus {len(changed)} changed files in pytest_dbguard/" if changed else "")
 
 
+def plugin_location() -> str:
+    """Where this interpreter's pytest-dbguard lives (the tree that is measured)."""
+    spec = importlib.util.find_spec("pytest_dbguard")
+    if spec is None or spec.origin is None:
+        return "nowhere: not installed"
+    return str(Path(spec.origin).parent.parent)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     words = sys.argv[1:] if argv is None else list(argv)
@@ -94,8 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             postgres.scratch_database(server, f"dbguard_bench_{os.getpid()}") as url,
         ):
             setting = (
-                f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-                f"PostgreSQL {postgres.version(server)}"
+                f"pytest-dbguard from {plugin_location()}; Python {platform.python_version()}, "
+                f"{os.cpu_count()} CPUs, PostgreSQL {postgres.version(server)}"
             )
             print(f"## pytest-dbguard benchmark\n\n`{command}` at {at_start}; {setting}\n")
             bench = Bench(Runner(workdir), workdir, args.quick, args.rounds, url, args.plugins_venv)

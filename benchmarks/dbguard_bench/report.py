@@ -22,9 +22,12 @@ class Reading:
     verdict: str  # "met", "missed", "inconclusive (...)", or the words of a non-ratio goal
 
     def line(self) -> str:
-        figure = f"{self.estimate.text()}" if self.estimate is not None else ""
-        limit = f" (goal: at most {self.limit:g}x)" if self.limit is not None else ""
-        return f"- **{self.verdict}**: {self.what} {figure}{limit}"
+        words = [f"- **{self.verdict}**: {self.what}"]
+        if self.estimate is not None:
+            words.append(self.estimate.text())
+        if self.limit is not None:
+            words.append(f"(goal: at most {self.limit:g}x)")
+        return " ".join(words)
 
 
 @dataclass

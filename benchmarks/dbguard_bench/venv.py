@@ -23,6 +23,7 @@ def plugins_python(path: Path, distributions: list[str]) -> str:
     """The venv's interpreter, the venv created if missing."""
     python = path / "bin" / "python"
     if python.exists():
+        _measure_this_repository(str(python))
         return str(python)
     log(f"plugins: creating {path} (a minute or two)")
     base = getattr(sys, "_base_executable", sys.executable)
@@ -54,3 +55,17 @@ def entry_points(python: str) -> dict[str, str]:
     done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
     found: dict[str, str] = json.loads(done.stdout)
     return found
+
+
+def _measure_this_repository(python: str) -> None:
+    """Point the venv's pytest-dbguard at this repository: a venv created from another
+    working tree would measure that tree's plugin."""
+    where = subprocess.run(
+        [python, "-c", "import pytest_dbguard; print(pytest_dbguard.__file__)"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if Path(where).parent != REPOSITORY / "pytest_dbguard":
+        log(f"plugins: installing pytest-dbguard from {REPOSITORY} (was {where or 'missing'})")
+        pip = [python, "-m", "pip", "install", "--quiet", "--no-deps", "-e", str(REPOSITORY)]
+        subprocess.run(pip, check=True)
