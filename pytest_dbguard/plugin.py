@@ -91,8 +91,10 @@ def _spec(item: pytest.Item) -> TestSpec | None:
 
 
 def _checks_plans(item: pytest.Item, settings: Settings) -> bool:
+    """--dbguard-plans (or the ini option) for every test, the marker for one; --dbguard-update
+    alone updates the snapshots of the tests whose plans are checked."""
     spec = _spec(item)
-    return settings.plans or settings.update or bool(spec and spec.snapshot_plans)
+    return settings.plans or bool(spec and spec.snapshot_plans)
 
 
 @pytest.hookimpl(wrapper=True)

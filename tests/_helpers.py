@@ -17,15 +17,16 @@ def snapshot_files(root: Path) -> dict[str, bytes]:
 
 
 def break_fsync(pytester: pytest.Pytester, body: str) -> str:
-    """Make the inner session's snapshot writes call ``body`` (the code of a function of
-    ``descriptor``) instead of os.fsync; returns the conftest as it was, to restore it."""
+    """Make the inner session's file writes call ``body`` (the code of a function of
+    ``descriptor``) instead of the standard library's os.fsync; returns the conftest as it
+    was, to restore it."""
     conftest = pytester.path / "conftest.py"
     original = conftest.read_text()
     conftest.write_text(
         original
-        + "\n\nimport os\nfrom pytest_dbguard import _snapshot\n\n\n"
+        + "\n\nimport os\n\n_real_fsync = os.fsync\n\n\n"
         + "def _fsync(descriptor):\n"
-        + textwrap.indent(textwrap.dedent(body).strip(), "    ")
-        + "\n\n\n_snapshot.os = type('os', (), {**vars(os), 'fsync': staticmethod(_fsync)})\n"
+        + textwrap.indent(textwrap.dedent(body).strip().replace("os.fsync(", "_real_fsync("), "    ")
+        + "\n\n\nos.fsync = _fsync\n"
     )
     return original

@@ -9,7 +9,7 @@ from _helpers import break_fsync, snapshot_files
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_dbguard._fingerprint import fingerprint
+from pytest_dbguard.capture.fingerprint import fingerprint
 
 SUITE = """
 from sqlalchemy import text

@@ -210,17 +210,17 @@ def test_plan_lints(plan_app: pytest.Pytester) -> None:
     failed.assert_outcomes(passed=3, failed=3)
     failed.stdout.fnmatch_lines(
         [
-            "Correlated subquery: SubPlan ? under * runs once for each of ~5 rows",
+            "Correlated subquery: SubPlan ? under * runs once for each of ~* rows",
             "*Fix: rewrite it as a JOIN with GROUP BY*",
             '*or accept it: @pytest.mark.allow_lint("correlated_subquery")',
         ]
     )
     failed.stdout.fnmatch_lines(
-        ["Cartesian product: Nested Loop of items and users has no join condition (~75 rows)"]
+        ["Cartesian product: Nested Loop of items and users has no join condition (~* rows)"]
     )
     failed.stdout.fnmatch_lines(
         [
-            "Sort without an index: ORDER BY title ... LIMIT reads and sorts all ~15 rows of items",
+            "Sort without an index: ORDER BY items.title ... LIMIT reads and sorts all ~* rows of items",
             "*Fix: an index on items (title) returns the rows already in order: CREATE INDEX CONCURRENTLY idx_items_title ON items (title);",
         ]
     )

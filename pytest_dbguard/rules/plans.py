@@ -119,19 +119,25 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+_NUMBERED_ALIAS = re.compile(r"^(?P<base>.+)_\d+$")
+
+
 class _Aliases:
     """SQLAlchemy numbers its aliases (``users_1``, ``anon_2``) by their place in the statement;
-    they are renumbered by their place in the plan so that unrelated edits do not show."""
+    they are renumbered by their place in the plan so that unrelated edits do not show. Aliases
+    a user wrote (``o``, ``u``) stay as they are."""
 
     def __init__(self) -> None:
         self.names: dict[str, str] = {}
         self._counts: dict[str, int] = {}
 
     def add(self, alias: str, relation: str | None) -> None:
-        if alias not in self.names:
-            base = relation or re.sub(r"_\d+$", "", alias)
-            self._counts[base] = self._counts.get(base, 0) + 1
-            self.names[alias] = f"{base}_{self._counts[base]}"
+        numbered = _NUMBERED_ALIAS.match(alias)
+        if alias in self.names or numbered is None:
+            return
+        base = numbered.group("base") if numbered.group("base") != relation else relation
+        self._counts[base] = self._counts.get(base, 0) + 1
+        self.names[alias] = f"{base}_{self._counts[base]}"
 
     def apply(self, text: str) -> str:
         if not self.names:
@@ -173,7 +179,7 @@ def _node(
     return PlanNode(
         node_type=plan["Node Type"],
         relation=qualified(plan.get("Schema"), relation, current_schema) if relation else None,
-        alias=aliases.names.get(alias) if alias and alias != relation else None,
+        alias=aliases.names.get(alias, alias) if alias and alias != relation else None,
         index=quote(plan["Index Name"]) if plan.get("Index Name") else None,
         properties=properties,
         children=[

@@ -21,7 +21,9 @@ _MAX_NAME = 150
 
 
 def file_name(nodeid: str) -> str:
-    parts = nodeid.split("::")[1:]
+    path, bracket, parameters = nodeid.partition("[")  # "::" may appear in a parameter id
+    parts = path.split("::")[1:]
+    parts[-1] += bracket + parameters
     # "." separates the parts (class, function); a "." inside a part is escaped.
     name = ".".join("".join(_escape(char) for char in part) for part in parts)
     if len(name) > _MAX_NAME:
