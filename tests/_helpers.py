@@ -26,7 +26,9 @@ def break_fsync(pytester: pytest.Pytester, body: str) -> str:
         original
         + "\n\nimport os\n\n_real_fsync = os.fsync\n\n\n"
         + "def _fsync(descriptor):\n"
-        + textwrap.indent(textwrap.dedent(body).strip().replace("os.fsync(", "_real_fsync("), "    ")
+        + textwrap.indent(
+            textwrap.dedent(body).strip().replace("os.fsync(", "_real_fsync("), "    "
+        )
         + "\n\n\nos.fsync = _fsync\n"
     )
     return original

@@ -44,7 +44,9 @@ def test_invalid_marker_arguments_are_usage_errors(
     )
     result = pytester.runpytest()
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines([f"*usage error: test_marked.py::test_marked: @pytest.mark.*{problem}"])
+    result.stdout.fnmatch_lines(
+        [f"*usage error: test_marked.py::test_marked: @pytest.mark.*{problem}"]
+    )
     result.stdout.no_fnmatch_line("*Traceback*")
 
 
@@ -63,7 +65,9 @@ def test_a_bad_marker_reads_the_same_under_xdist(pytester: pytest.Pytester) -> N
     )
     result = pytester.runpytest("-n", "2")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*usage error: test_marked.py::test_marked: @pytest.mark.max_queries(-1)*"])
+    result.stdout.fnmatch_lines(
+        ["*usage error: test_marked.py::test_marked: @pytest.mark.max_queries(-1)*"]
+    )
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
 
 

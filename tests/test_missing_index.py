@@ -187,7 +187,9 @@ def test_is_null_is_served_by_a_btree_index(plan_app: pytest.Pytester) -> None:
     )
 
 
-def test_queries_of_the_test_module_itself_are_not_judged(pytester: pytest.Pytester, pg_db: str) -> None:
+def test_queries_of_the_test_module_itself_are_not_judged(
+    pytester: pytest.Pytester, pg_db: str
+) -> None:
     """A test's own check of its results (a query in the test body) is counted, but not
     judged for missing indexes unless dbguard_judge_test_queries is set."""
     pytester.makepyfile(
@@ -270,7 +272,9 @@ def test_invalid_allow_seqscan_marker(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        ["usage error: *::test_nothing: @pytest.mark.allow_seqscan(): expects one or more table names"]
+        [
+            "usage error: *::test_nothing: @pytest.mark.allow_seqscan(): expects one or more table names"
+        ]
     )
 
 

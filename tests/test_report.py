@@ -42,7 +42,10 @@ def test_markdown_and_json_reports(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     app.makepyfile(test_suite=SUITE)
     result = app.runpytest(
-        "--dbguard-report=out/report.md", "--dbguard-json=out/report.json", "--dbguard-analyze"
+        "--dbguard-report=out/report.md",
+        "--dbguard-json=out/report.json",
+        "--dbguard-analyze",
+        "--dbguard-step-summary",
     )
     result.assert_outcomes(passed=1, failed=3)
     result.stdout.fnmatch_lines(
@@ -54,21 +57,21 @@ def test_markdown_and_json_reports(
 
     assert data["summary"]["tests"] == 4
     kinds = {finding["kind"]: finding for finding in data["findings"]}
-    assert set(kinds) == {"nplusone", "seqscan", "query_budget"}
+    assert set(kinds) == {"nplusone", "missing_index", "query_budget"}
     assert kinds["nplusone"]["tests"] == [
         "test_suite.py::test_digest_one",
         "test_suite.py::test_digest_two",
     ]
-    seqscan = kinds["seqscan"]["details"]
-    assert seqscan["suggestion"]["verified"] is True
-    assert seqscan["suggestion"]["create_sql"] == (
+    missing = kinds["missing_index"]["details"]
+    assert missing["verified"] is True
+    assert [index["create_sql"] for index in missing["indexes"]] == [
         "CREATE INDEX CONCURRENTLY idx_users_email ON users (email);"
-    )
-    assert seqscan["analyze"]["actual_rows"] == 0
+    ]
+    assert missing["analyze"]["actual_rows"] == 0
 
     assert markdown.startswith("# pytest-dbguard report\n")
     assert markdown.count("# Database Optimization: N+1 query: User.items") == 1
-    section = markdown.split("# Database Optimization: Unavoidable sequential scan")[1]
+    section = markdown.split("# Database Optimization: Missing index")[1]
     section = section.split("\n# ")[0]
     headings = [line for line in section.splitlines() if line.startswith("## ")]
     assert headings == [
@@ -80,15 +83,16 @@ def test_markdown_and_json_reports(
         "## Impact",
     ]
     for expected in (
-        "- Indexes on `users`:",
+        "- PostgreSQL reads every row of `users`: a sequential scan, keeping rows with `(",
+        "- Indexes of the tables it reads:",
         "CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id)",
         "-> Seq Scan on users",
         "-> Index Scan using idx_users_email on users",
         "CREATE INDEX CONCURRENTLY idx_users_email ON users (email);",
         "with op.get_context().autocommit_block():",
-        "postgresql_concurrently=True,",
-        "- Estimated cost: ",
-        "- Rows read per run: 5 → ",
+        "postgresql_concurrently=True",
+        "- Whole-table reads removed: `users`",
+        "- Estimated cost on the test data (indexed plan): ",
         "Measured (EXPLAIN ANALYZE on the test data)",
     ):
         assert expected in section, expected
@@ -103,10 +107,32 @@ def test_markdown_and_json_reports(
         assert str(app.path) not in text
 
 
-def test_no_report_without_the_options(app: pytest.Pytester, pg_db: str) -> None:
+def test_no_report_without_the_options(
+    app: pytest.Pytester, pg_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = app.path / "step-summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     app.makepyfile(test_suite=SUITE)
     app.runpytest().assert_outcomes(passed=1, failed=3)
     assert not list(app.path.rglob("*.json"))
+    assert summary.read_text() == "earlier step\n"
+
+
+def test_an_unwritable_step_summary_is_an_error_not_a_traceback(
+    app: pytest.Pytester, pg_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(app.path / "missing-dir" / "summary.md"))
+    app.makepyfile(test_clean="def test_nothing():\n    pass\n")
+    result = app.runpytest("--dbguard-step-summary")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "dbguard: ERROR GITHUB_STEP_SUMMARY (*summary.md): cannot append the report: No such file or directory"
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
 
 
 def test_explain_analyze_never_runs_a_statement_that_writes(

@@ -70,12 +70,17 @@ def test_orphans_under_xdist(plan_app: pytest.Pytester) -> None:
     plan_app.runpytest("--dbguard-plans", "--dbguard-update", "-n", "2")
     orphan = plan_app.path / "__dbguard__/test_suite/test_gone.plan"
     orphan.write_text((plan_app.path / "__dbguard__/test_suite/test_loop.plan").read_text())
-    partial = plan_app.runpytest("--dbguard-plans", "--dbguard-update", "-n", "2", "-k", "items")
+    partial = plan_app.runpytest(
+        "--dbguard-plans", "--dbguard-update", "-n", "2", "test_suite.py::test_loop"
+    )
     partial.stdout.no_fnmatch_line("*removed*")
     assert orphan.exists()
-    full = plan_app.runpytest("--dbguard-plans", "--dbguard-update", "-n", "2")
+    full = plan_app.runpytest("--dbguard-plans", "--dbguard-update", "-n", "2", "-k", "items")
     full.stdout.fnmatch_lines(
-        ["dbguard: removed 1 plan snapshot(s):", "  __dbguard__/test_suite/test_gone.plan"]
+        [
+            "dbguard: removed 1 plan snapshot(s) of tests that no longer exist:",
+            "  __dbguard__/test_suite/test_gone.plan",
+        ]
     )
     assert not orphan.exists()
 
@@ -88,6 +93,6 @@ def test_summary_under_xdist(plan_app: pytest.Pytester) -> None:
         [
             "*= dbguard =*",
             "10 tests measured, * statements captured (14 counted against budgets)",
-            "Findings: 1 nplusone (fail), 1 query_budget (fail), 2 seqscan (fail)",
+            "Findings: 2 missing_index (fail), 1 nplusone (fail), 1 query_budget (fail)",
         ]
     )

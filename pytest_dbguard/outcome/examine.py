@@ -50,6 +50,7 @@ class Fix:
     indexes: tuple[Candidate, ...]
     removed: tuple[WholeRead, ...]
     plan_after: dict[str, Any]
+    names: dict[str, str]  # trial index name -> the name suggested to the user
 
 
 @dataclass
@@ -244,7 +245,8 @@ class Examiner:
         remaining = {read.key for read in whole_reads(after, index_columns)}
         removed = tuple(read for read in exam.reads if read.key not in remaining)
         if used and removed:
-            exam.fix = Fix(used, removed, after)
+            names = {name: candidate.name for name, candidate in trials.items()}
+            exam.fix = Fix(used, removed, after, names)
 
     def _per_run(
         self, probe: Probe, cached: Examination, text: str, parameters: Any

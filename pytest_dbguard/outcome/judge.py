@@ -3,6 +3,7 @@ missing indexes (proven by trial), plan lints, and its plans against the golden 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,12 +179,21 @@ def missing_index(
             ),
             "plan_before": _rendered(before, exam),
             "cost_before": disable_cost_free(float(before.get("Total Cost", 0.0))),
-            "plan_after": _rendered(after, exam) if after else None,
+            "plan_after": _with_suggested_names(_rendered(after, exam), exam) if after else None,
             "cost_after": disable_cost_free(float(after["Total Cost"])) if after else None,
             "analyze": analyze_summary(exam.analyzed_plan),
         },
         site=site,
     )
+
+
+def _with_suggested_names(lines: list[str], exam: Examination) -> list[str]:
+    """The plan with trial indexes, naming each by the name the fix gives it."""
+    names = exam.fix.names if exam.fix is not None else {}
+    pattern = re.compile(r"\bdbguard_trial_\d+\b")
+    return [
+        pattern.sub(lambda match: names.get(match.group(), match.group()), line) for line in lines
+    ]
 
 
 def _index_details(candidate: Candidate) -> dict[str, Any]:

@@ -135,7 +135,7 @@ class _Aliases:
         numbered = _NUMBERED_ALIAS.match(alias)
         if alias in self.names or numbered is None:
             return
-        base = numbered.group("base") if numbered.group("base") != relation else relation
+        base = str(numbered.group("base"))
         self._counts[base] = self._counts.get(base, 0) + 1
         self.names[alias] = f"{base}_{self._counts[base]}"
 
