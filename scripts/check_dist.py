@@ -10,8 +10,9 @@ From a clean clone of this repository (its committed state, not the working tree
    (``pytest --help`` lists ``--dbguard-`` options) and the plugin fails a test over budget.
 4. Every shell block of the install instructions marked ``<!-- check_dist -->`` (in README.md
    and docs/install.md) runs as written in a fresh virtualenv and directory, with the public
-   repository URL pointing at the clean clone; then the plugin loads there too, and the extras
-   the block names can be imported.
+   repository URL replaced by the clean clone served over HTTP on 127.0.0.1 (git's "dumb"
+   HTTP protocol: ``git clone`` and pip's ``git+http`` URLs work as with the real host); then
+   the plugin loads there too, and the extras the block names can be imported.
 
 Run: ``python scripts/check_dist.py`` (needs ``build`` and ``twine``, in the ``test`` extra,
 and git). Exits non-zero on the first failure; removes everything it created.
@@ -25,7 +26,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,12 +84,35 @@ def step(message: str) -> None:
 
 
 def clean_clone(work: Path) -> Path:
-    """A clone named like the public repository, so ``git clone URL`` makes the same folder."""
-    clone = work / "origin" / "pytest-dbguard.git"
+    clone = work / "clean"
     run("git", "clone", "--quiet", "--no-hardlinks", ROOT, clone, cwd=work)
     commit = run("git", "log", "-1", "--format=%h %s", cwd=clone).strip()
     step(f"clean clone of {ROOT} at {commit}")
     return clone
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def served(clone: Path, work: Path) -> Iterator[str]:
+    """The clone as a git repository at http://127.0.0.1:PORT/pytest-dbguard(.git), for as long
+    as the block runs: the URL that stands for the public one."""
+    root = work / "served"
+    bare = root / "pytest-dbguard.git"
+    run("git", "clone", "--quiet", "--bare", clone, bare, cwd=work)
+    run("git", "update-server-info", cwd=bare)  # what the dumb HTTP protocol reads
+    (root / "pytest-dbguard").symlink_to(bare.name)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/pytest-dbguard"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def build(clone: Path, work: Path) -> tuple[Path, Path]:
@@ -170,13 +199,11 @@ def instruction_blocks(clone: Path) -> list[tuple[str, str]]:
     ]
 
 
-def run_instructions(block: str, number: int, clone: Path, work: Path) -> None:
+def run_instructions(block: str, number: int, url: str, work: Path) -> None:
     where = work / f"instructions-{number}"
     where.mkdir()
     env = fresh_venv(work / f"instructions-{number}-venv")
-    local = block.replace(f"{REPOSITORY_URL}.git", clone.as_uri()).replace(
-        REPOSITORY_URL, clone.as_uri()
-    )
+    local = block.replace(REPOSITORY_URL, url)
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", local],
         cwd=where,
@@ -208,10 +235,11 @@ def main() -> int:
         blocks = instruction_blocks(clone)
         if not blocks:
             raise CheckFailed(f"no <!-- check_dist --> block in {INSTRUCTIONS}")
-        for number, (name, block) in enumerate(blocks, start=1):
-            run_instructions(block, number, clone, work)
-            install = block.strip().splitlines()[-1]
-            step(f"{name}, block {number} ({install}): works as written")
+        with served(clone, work) as url:
+            for number, (name, block) in enumerate(blocks, start=1):
+                run_instructions(block, number, url, work)
+                install = block.strip().splitlines()[-1]
+                step(f"{name}, block {number} ({install}): works as written")
     except CheckFailed as failure:
         print(f"FAILED: {failure}", file=sys.stderr)
         return 1
