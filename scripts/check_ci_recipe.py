@@ -16,7 +16,8 @@ with ``bash -eo pipefail`` as on GitHub's runners and the environment the workfl
 stand in for GitHub's: the ``postgres`` service is the PostgreSQL server named by
 ``--server-url`` (a fresh database on it, in every variable that pointed at the service), and the
 pytest-dbguard repository URL is a clean clone of this repository served on 127.0.0.1.
-``uses:`` steps are skipped (and named); the files they would read must exist.
+``uses:`` steps are skipped (and named); the files they would read must exist. Job-level
+``if:`` conditions are not evaluated: the checker plays the two jobs in the order above.
 
 ``--strip-unknown-options`` drops the ``--dbguard-*`` options the installed plugin does not know
 (and says so): for a recipe written ahead of the plugin.
@@ -365,8 +366,10 @@ def produced_by_stripped_options(workflow: dict[str, Any], stripped: set[str]) -
 
 
 def check_inputs(entry: dict[str, Any], clone: Path, excused: set[str]) -> None:
-    """The files a skipped ``uses:`` step would read exist."""
+    """The files a skipped ``uses:`` step would read exist (unless it says they may not)."""
     inputs = entry.get("with", {})
+    if inputs.get("if-no-files-found") == "ignore":
+        return
     names = [inputs.get("sarif_file", ""), *str(inputs.get("path", "")).split()]
     for name in filter(None, names):
         if name not in excused and not (clone / name).exists():
