@@ -30,6 +30,7 @@ def test_the_ci_recipe_runs_as_written() -> None:
         command.append("--strip-unknown-options")
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     output = result.stdout + result.stderr
+    print(output)  # what ran, what was skipped, what was dropped: -rP shows it
     assert result.returncode == 0, output
     stripped = [line for line in result.stdout.splitlines() if line.startswith("stripped: ")]
     assert stripped == ([f"stripped: {' '.join(PENDING)}"] if PENDING else []), output
