@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 
@@ -98,7 +99,7 @@ EXPECTED = {
 }
 
 
-def run(app: pytest.Pytester, *args: str) -> tuple[list[str], dict[str, str], list[dict]]:
+def run(app: pytest.Pytester, *args: str) -> tuple[list[str], dict[str, str], list[Any]]:
     """The order the tests ran in, each test's outcome, and the report's findings."""
     result = app.runpytest("-v", "-p", "no:cacheprovider", "--dbguard-json=report.json", *args)
     order = re.findall(r"^(test_suite\.py::\S+) (?:PASSED|FAILED)", result.stdout.str(), re.M)
