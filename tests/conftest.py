@@ -86,6 +86,19 @@ def session(engine):
 """
 
 
+# Installed for tests/interplay, whose inner sessions turn them on with ``-p NAME``; off in the
+# others, as before they were installed (pytest-randomly would shuffle inner tests whose output
+# is matched in order).
+INTERPLAY_PLUGINS = "-p no:randomly -p no:asyncio"
+
+
+@pytest.fixture(autouse=True)
+def inner_runs_without_interplay_plugins(request: pytest.FixtureRequest) -> None:
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")  # which clears PYTEST_ADDOPTS when it is created
+        request.getfixturevalue("monkeypatch").setenv("PYTEST_ADDOPTS", INTERPLAY_PLUGINS)
+
+
 @pytest.fixture(params=["postgresql", "sqlite"])
 def any_db(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Inner tests get their database URL from DBGUARD_INNER_URL: PostgreSQL or SQLite."""
