@@ -37,6 +37,8 @@ from ._verdicts import (
 )
 from .fixtures import DBGuard
 
+pytest_plugins = ["pytest_dbguard.migrations.plugin"]
+
 _SETTINGS = pytest.StashKey[Settings]()
 _CAPTURE = pytest.StashKey[Capture]()
 _SUMMARY = pytest.StashKey[Summary]()
