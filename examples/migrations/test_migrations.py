@@ -77,7 +77,7 @@ def test_index_without_concurrently(dbguard_migrations: DBGuardMigrations) -> No
 @demonstration
 def test_no_lock_timeout(dbguard_migrations: DBGuardMigrations) -> None:
     with fails_with(
-        r"No lock_timeout: the revision waits for a SHARE lock on prompts as long as it takes",
+        r"No lock_timeout: the revision waits as long as it takes for its SHARE lock on prompts",
         r"SET LOCAL lock_timeout = '5s'",
     ):
         dbguard_migrations.check("0004")

@@ -332,7 +332,7 @@ def _lock_timeout(revision: _Revision, statements: Iterable[dict[str, Any]]) -> 
         evidence = (f"and {len(waiting) - 1} more lock(s) of this revision taken without it",)
     revision.add(
         "no_lock_timeout",
-        f"No lock_timeout: the revision waits for a {mode} lock on {table} as long as it takes",
+        f"No lock_timeout: the revision waits as long as it takes for its {mode} lock on {table}",
         statement["site"],
         statement=shorten(statement["sql"]),
         table=table,
@@ -371,10 +371,10 @@ def round_trip_findings(entry: dict[str, Any], source: str = "") -> list[Migrati
         )
     error = entry.get("downgrade_error")
     if error and error["type"] == "NotImplementedError":
+        reason = "" if error["message"] == "NotImplementedError" else f": {error['message']}"
         revision.add(
             "irreversible",
-            f"The revision cannot be reversed: downgrade() raises NotImplementedError: "
-            f"{error['message']}",
+            f"The revision cannot be reversed: downgrade() raises NotImplementedError{reason}",
             error["site"] or _definition_site(source, "downgrade"),
             fix="write a downgrade that gives back the schema of revision "
             f"{down} (keep what is needed to restore the data, e.g. the old column, until the "

@@ -64,7 +64,9 @@ def main(argv: list[str]) -> int:
 
 def server_description(url: URL) -> str:
     """Where a URL points, without its password: for messages."""
-    return f"{url.username or ''}@{url.host or 'localhost'}:{url.port or 5432}"
+    host = url.host or url.query.get("host") or "localhost"
+    port = url.port or url.query.get("port") or 5432
+    return f"{url.username or ''}@{host}:{port}"
 
 
 def _own_url(url: URL) -> URL:
@@ -84,15 +86,16 @@ def _connect_error(url: URL, error: Exception) -> SetupError:
 
 
 @contextlib.contextmanager
-def fresh_database(url: URL) -> Iterator[URL]:
-    """CREATE DATABASE with a unique name on the server of ``url``; DROP DATABASE after."""
+def fresh_database(url: URL, owner: int) -> Iterator[URL]:
+    """CREATE DATABASE with a unique name on the server of ``url``; DROP DATABASE after. The
+    name holds the test process's id (``owner``)."""
     if not url.drivername.startswith("postgresql"):
         raise SetupError(
             "url",
             f"dbguard_migrations_url must be a PostgreSQL URL, not {url.drivername}://...",
         )
     admin = create_engine(_own_url(url), isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
-    name = f"dbguard_migrations_{os.getpid()}_{secrets.token_hex(4)}"
+    name = f"dbguard_migrations_{owner}_{secrets.token_hex(4)}"
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -273,7 +276,7 @@ def walk(request: dict[str, Any]) -> dict[str, Any]:
     revisions = history(config)
     url = make_url(request["url"])
     result: dict[str, Any] = {"error": None, "revisions": []}
-    with fresh_database(url) as database:
+    with fresh_database(url, request.get("owner", os.getpid())) as database:
         run = _Run(request, database)
         uninstall = run.recorder.install()
         try:

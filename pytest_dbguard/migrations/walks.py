@@ -64,6 +64,7 @@ def run(target: Target, root: Path, squawk: str) -> Walk:
         "seed": target.seed,
         "url_env": target.url_env,
         "squawk": squawk,
+        "owner": os.getpid(),  # in the database's name
     }
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(
