@@ -25,8 +25,7 @@ def dbguard_alembic_config() -> str:
 
 @pytest.fixture(scope="session")
 def dbguard_migrations_url() -> str:
-    url = os.environ["DBGUARD_TEST_DATABASE_URL"]  # set by dbguard_pg for the whole run
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return os.environ["DBGUARD_TEST_DATABASE_URL"]  # set by dbguard_pg for the whole run
 
 
 @pytest.fixture(scope="session")

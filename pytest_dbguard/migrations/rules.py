@@ -354,19 +354,23 @@ def round_trip_findings(entry: dict[str, Any], source: str = "") -> list[Migrati
     down = entry.get("down_revision") or "base"
     error = entry.get("upgrade_error")
     if error and not _explained_upgrade_error(entry):
-        where = (
-            "even on an empty database"
-            if entry.get("stops_history")
-            else "on a database that holds data"
-        )
+        on_data = entry.get("applies_without_data")
         revision.add(
             "upgrade_fails",
-            f"The upgrade fails {where}: {error['message']}",
+            "The upgrade fails "
+            + ("on a database that holds data" if on_data else "even on an empty database")
+            + f": {error['message']}",
             error["site"],
             statement=shorten(error["statement"]) if error.get("statement") else None,
-            fix="make the revision work on the data production holds (existing rows, "
-            "NULLs, duplicates)"
-            if not entry.get("stops_history")
+            evidence=()
+            if on_data
+            else (
+                f"upgraded to {down} first, then to this revision in a run of its own, as a "
+                "production database is, release by release",
+            ),
+            fix="make the revision work on the data production holds (existing rows, NULLs, "
+            "duplicates, values in an older format)"
+            if on_data
             else "",
         )
     error = entry.get("downgrade_error")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import io
 import json
 import os
@@ -30,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from . import schema_diff, seed, squawk
 from .observe import ForeignDatabase, Recorder, first_line, read_state
@@ -69,9 +70,21 @@ def server_description(url: URL) -> str:
     return f"{url.username or ''}@{host}:{port}"
 
 
+def _with_driver(url: URL) -> URL:
+    """``postgresql://`` means psycopg2 to SQLAlchemy: psycopg (3) when only it is installed."""
+    if (
+        url.drivername == "postgresql"
+        and importlib.util.find_spec("psycopg2") is None
+        and importlib.util.find_spec("psycopg") is not None
+    ):
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
 def _own_url(url: URL) -> URL:
     """The URL of pytest-dbguard's own connections: synchronous psycopg where the project's
     driver is asynchronous (asyncpg, psycopg's async mode works either way)."""
+    url = _with_driver(url)
     if url.get_dialect().is_async:
         return url.set(drivername="postgresql+psycopg")
     return url
@@ -141,6 +154,11 @@ def alembic_config(path: str, url: URL | None, stdout: Any) -> Any:
         config = Config(toml_file=path, stdout=stdout)
     else:
         config = Config(path, stdout=stdout)
+    location = config.get_alembic_option("script_location")
+    if isinstance(location, str) and ":" not in location and not os.path.isabs(location):
+        # Relative to the directory `alembic` runs from: the configuration's (the checks run
+        # there too), whatever the test process's working directory.
+        config.set_main_option("script_location", str(Path(path).parent / location))
     if url is not None:
         rendered = url.render_as_string(hide_password=False)
         config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
@@ -243,11 +261,17 @@ class _Run:
                 data["site"] = site  # the innermost line of the revision file
         return data
 
-    def rebuild(self, revision: str) -> dict[str, Any] | None:
-        """A database without seed rows, at ``revision``: the walk goes on from there."""
+    def rebuild(self, revision: Any, step: bool) -> dict[str, Any] | None:
+        """A database without rows, at ``revision``: upgraded to its parent, then to it in a
+        run of its own (as a production database, release by release), or, ``step=False``,
+        base to it in one run. The error of the upgrade if it failed."""
         self.engine.dispose()
-        _recreate(make_url(self.request["url"]), self.database.database or "")
-        return self.command("upgrade", revision)
+        _recreate(_with_driver(make_url(self.request["url"])), self.database.database or "")
+        if step and isinstance(revision.down_revision, str):
+            failure = self.command("upgrade", revision.down_revision)
+            if failure is not None:
+                return failure
+        return self.command("upgrade", revision.revision)
 
     def heads(self) -> set[str]:
         from alembic import command
@@ -274,7 +298,10 @@ def _seed_hook(name: str) -> seed.SeedHook | None:
 def walk(request: dict[str, Any]) -> dict[str, Any]:
     config = alembic_config(request["config"], None, io.StringIO())
     revisions = history(config)
-    url = make_url(request["url"])
+    try:
+        url = _with_driver(make_url(request["url"]))
+    except ArgumentError:
+        raise SetupError("url", "dbguard_migrations_url is not a database URL") from None
     result: dict[str, Any] = {"error": None, "revisions": []}
     with fresh_database(url, request.get("owner", os.getpid())) as database:
         run = _Run(request, database)
@@ -342,7 +369,7 @@ def _check(revision: Any, entry: dict[str, Any], run: _Run, last: bool) -> None:
     entry["statements"] = run.recorder.stop()
     if failure is not None:
         entry["upgrade_error"] = failure
-        go_on()
+        _go_on_without_data(revision, entry, run)  # also for the last: says if data made it fail
         return
     after = run.state()
     down = revision.down_revision
@@ -367,12 +394,17 @@ def _check(revision: Any, entry: dict[str, Any], run: _Run, last: bool) -> None:
 
 
 def _go_on_without_data(revision: Any, entry: dict[str, Any], run: _Run) -> None:
-    failure = run.rebuild(revision.revision)
-    if failure is not None:
-        entry["stops_history"] = (
-            f"revision {revision.revision} cannot be applied even to an empty database "
-            f"({failure['message']})"
-        )
+    """Bring the database to ``revision`` without rows, so that the next revisions are
+    checked; says whether the revision applies to an empty database (upgraded release by
+    release), and stops the walk if it cannot be reached at all."""
+    failure = run.rebuild(revision, step=True)
+    entry["applies_without_data"] = failure is None
+    if failure is None or run.rebuild(revision, step=False) is None:
+        return
+    entry["stops_history"] = (
+        f"revision {revision.revision} cannot be applied even to an empty database "
+        f"({failure['message']})"
+    )
 
 
 if __name__ == "__main__":

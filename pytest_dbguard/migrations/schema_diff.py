@@ -1,6 +1,6 @@
 """Pure functions over catalog states (``observe.STATE_QUERY``): what one statement changed,
 and the structural comparison of two schemas (tables, columns, types, nullability, defaults,
-constraints, indexes, enum types) with deepdiff.
+constraints, indexes, enum types).
 
 A state keys tables by OID and columns by attribute number, so that a statement's changes
 follow a table through a rename; ``structure`` re-keys them by name, which is what a schema is
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-
-from deepdiff import DeepDiff
 
 State = dict[str, Any]
 
@@ -59,39 +57,42 @@ _CONSTRAINT_KINDS = {
 
 def differences(expected: dict[str, Any], actual: dict[str, Any], moment: str) -> list[str]:
     """What differs between two ``structure`` results, one line each, worded from the
-    expected schema's side: "column users.region is extra after the downgrade"."""
-    diff = DeepDiff(expected, actual, view="tree")
+    expected schema's side: "column users.region is extra after the downgrade". A missing or
+    extra table is one line, not one per column."""
     lines: list[str] = []
-    for report_type, levels in diff.items():
-        for level in levels:
-            path = [str(part) for part in level.path(output_format="list")]
-            lines.append(_describe(report_type, path, level.t1, level.t2, moment))
-    return sorted(set(lines))
 
+    def compare(kind: str, old: dict[str, Any], new: dict[str, Any], name: Any) -> None:
+        for key in sorted(old.keys() - new.keys()):
+            lines.append(f"{kind} {name(key)} is missing after {moment}{_details(old[key])}")
+        for key in sorted(new.keys() - old.keys()):
+            lines.append(f"{kind} {name(key)} is extra after {moment}{_details(new[key])}")
+        for key in sorted(old.keys() & new.keys()):
+            if old[key] == new[key] or kind == "table":  # a table's parts are compared below
+                continue
+            if isinstance(old[key], dict):
+                for part in sorted(old[key]):
+                    if old[key][part] != new[key].get(part):
+                        lines.append(
+                            f"{kind} {name(key)} ({part}): {_render(old[key][part])} before, "
+                            f"{_render(new[key].get(part))} after {moment}"
+                        )
+            else:
+                lines.append(
+                    f"{kind} {name(key)}: {_render(old[key])} before, "
+                    f"{_render(new[key])} after {moment}"
+                )
 
-def _describe(report_type: str, path: list[str], old: Any, new: Any, moment: str) -> str:
-    thing = _thing(path)
-    whole = len(path) in (2, 4)  # a table or type, or a column, constraint or index
-    if report_type.endswith("_added") and whole:
-        return f"{thing} is extra after {moment}{_details(new)}"
-    if report_type.endswith("_removed") and whole:
-        return f"{thing} is missing after {moment}{_details(old)}"
-    return f"{thing}: {_render(old)} before, {_render(new)} after {moment}"
-
-
-def _thing(path: list[str]) -> str:
-    """``['tables', 'users', 'columns', 'email', 'nullable']`` -> "column users.email
-    (nullable)"."""
-    if path[0] == "types":
-        return f"type {path[1]}"
-    table = path[1]
-    if len(path) == 2:
-        return f"table {table}"
-    kind = {"columns": "column", "constraints": "constraint", "indexes": "index"}[path[2]]
-    name = f"{table}.{path[3]}" if kind == "column" else f"{path[3]} on {table}"
-    if len(path) == 4:
-        return f"{kind} {name}"
-    return f"{kind} {name} ({path[4]})"
+    old_tables, new_tables = expected["tables"], actual["tables"]
+    compare("table", old_tables, new_tables, str)
+    for table in sorted(old_tables.keys() & new_tables.keys()):
+        old, new = old_tables[table], new_tables[table]
+        column_name = f"{table}.{{}}".format
+        part_name = f"{{}} on {table}".format
+        compare("column", old["columns"], new["columns"], column_name)
+        compare("constraint", old["constraints"], new["constraints"], part_name)
+        compare("index", old["indexes"], new["indexes"], part_name)
+    compare("type", expected["types"], actual["types"], str)
+    return lines
 
 
 def _details(value: Any) -> str:

@@ -89,11 +89,15 @@ SeedHook = Callable[[Connection, str], None]
 def seed(connection: Connection, revision: str, hook: SeedHook | None) -> list[str]:
     """Fill the empty tables (each in a transaction of its own, committed); return a note for
     each table left empty."""
-    if hook is not None:
-        hook(connection, revision)
-        connection.commit()
-    tables = _tables(connection)
     notes = []
+    if hook is not None:
+        try:
+            hook(connection, revision)
+            connection.commit()
+        except Exception as error:
+            connection.rollback()
+            notes.append(f"the seed function failed: {type(error).__name__}: {first_line(error)}")
+    tables = _tables(connection)
     for table in _ordered(tables):
         if not is_empty(connection, table.name):
             continue
@@ -190,9 +194,9 @@ def _insert(
             expressions = []
             for row in range(rows):
                 if keys:
-                    name = f"p{len(parameters)}"
-                    parameters[name] = keys[row % len(keys)][position]
-                    expressions.append(f":{name}")
+                    parameter = f"p{len(parameters)}"
+                    parameters[parameter] = keys[row % len(keys)][position]
+                    expressions.append(f":{parameter}")
                 else:
                     expressions.append("NULL")
             values[name] = expressions

@@ -68,6 +68,16 @@ class SessionChecks:
         except WalkError as error:
             raise DBGuardFailure(str(error)) from None
         node.stash.setdefault(FOUND, []).extend(found)
+        if entry.get("seed_notes"):  # the check was weaker than it says: tell why
+            warnings.warn_explicit(
+                DBGuardWarning(
+                    f"revision {revision}: checked with tables left empty, so findings that "
+                    "need rows may be missing:\n  " + "\n  ".join(entry["seed_notes"])
+                ),
+                DBGuardWarning,
+                entry["file"],
+                1,
+            )
         for finding in found:
             if finding.verdict == "warn":
                 warnings.warn_explicit(

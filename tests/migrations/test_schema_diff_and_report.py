@@ -69,12 +69,12 @@ def test_differences_name_what_is_missing_extra_or_changed() -> None:
     after["types"]["mood"] = ["happy", "sad", "meh"]
     after["types"]["stage"] = ["a"]
     assert differences(structure(before), structure(after), "the downgrade") == [
-        "column users.email (nullable): yes before, no after the downgrade",
         "column users.region is extra after the downgrade: text NULL",
+        "column users.email (nullable): yes before, no after the downgrade",
         "index users_pkey on users is missing after the downgrade: CREATE UNIQUE INDEX "
         "users_pkey ON public.users USING btree (id)",
-        "type mood: happy, sad before, happy, sad, meh after the downgrade",
         "type stage is extra after the downgrade: a",
+        "type mood: happy, sad before, happy, sad, meh after the downgrade",
     ]
     gone = copy.deepcopy(before)
     gone["tables"] = {}

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(100), nullable=False),
         sa.Column("team", sa.String(50), nullable=False),
     )
+    # dbguard: allow squawk:require-lock-timeout (its lock on users, created just above)
     op.create_table(
         "research_items",
         sa.Column("id", sa.Integer(), primary_key=True),
