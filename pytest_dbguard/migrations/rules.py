@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # Weakest to strongest (PostgreSQL's table-level lock modes).
@@ -153,6 +153,30 @@ def safety_findings(entry: dict[str, Any], verdict: str = "fail") -> list[Migrat
 
 
 def _statement_findings(revision: _Revision, statement: dict[str, Any]) -> None:
+    first = len(revision.findings)
+    _observed_findings(revision, statement)
+    for index in range(first, len(revision.findings)):
+        finding = revision.findings[index]
+        note = _earlier_lock(statement, finding.table, finding.lock)
+        if note:
+            revision.findings[index] = replace(finding, evidence=(*finding.evidence, note))
+
+
+def _earlier_lock(statement: dict[str, Any], table: str | None, lock: str | None) -> str:
+    """When the lock held on the table was taken by an earlier statement of the transaction
+    (this statement runs under it all the same), say so."""
+    if not table or not lock or not statement["in_transaction"]:
+        return ""
+    asked = strongest(statement["new_locks"].get(table, ()))
+    if asked == lock or table not in statement["locks"]:
+        return ""
+    return (
+        f"{lock} on {table} was taken by an earlier statement of the migration's transaction, "
+        "and is held until it commits" + (f" (this statement asked for {asked})" if asked else "")
+    )
+
+
+def _observed_findings(revision: _Revision, statement: dict[str, Any]) -> None:
     changes = statement["changes"]
     site = statement["site"]
     sql = shorten(statement["sql"])

@@ -436,3 +436,19 @@ def test_the_fresh_database_is_dropped(project: pytest.Pytester, pg_db: str) -> 
             (f"dbguard_migrations_{os.getpid()}_%",),
         ).fetchall()
     assert left == []
+
+
+def test_an_alembic_configuration_in_pyproject_toml(project: pytest.Pytester) -> None:
+    (project.path / "migrations" / "alembic.ini").unlink()
+    (project.path / "pyproject.toml").write_text('[tool.alembic]\nscript_location = "migrations"\n')
+    result = project.runpytest(
+        "--dbguard-migrations",
+        "--dbguard-alembic-config=pyproject.toml",
+        "--dbguard-migrations-url=$DBGUARD_INNER_URL",
+        "--dbguard-migrations-squawk=off",
+        "-k",
+        "0002 or single_head",
+        "-v",
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["pyproject.toml::single_head PASSED*"])

@@ -227,3 +227,14 @@ def test_allow_comments_on_the_line_or_the_line_above() -> None:
 def test_strongest_lock() -> None:
     assert rules.strongest(["ACCESS SHARE", "SHARE", "ROW EXCLUSIVE"]) == "SHARE"
     assert rules.strongest([]) is None
+
+
+def test_a_lock_taken_earlier_in_the_transaction_is_named_as_such() -> None:
+    foreign_key = safety_findings(recorded(15)["0007"])[0]
+    assert (foreign_key.table, foreign_key.lock) == ("research_items", "ACCESS EXCLUSIVE")
+    assert foreign_key.evidence[1:] == (
+        "also SHARE ROW EXCLUSIVE on users, the referenced table",
+        "ACCESS EXCLUSIVE on research_items was taken by an earlier statement of the "
+        "migration's transaction, and is held until it commits (this statement asked for "
+        "SHARE ROW EXCLUSIVE)",
+    )
