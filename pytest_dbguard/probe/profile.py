@@ -72,4 +72,6 @@ EXPLAIN_OPTIONS = "FORMAT JSON, VERBOSE, COSTS"
 
 def settings_for(profile: dict[str, str], server_major: int) -> dict[str, str]:
     """The profile's settings that this server knows."""
-    return {name: value for name, value in profile.items() if SINCE.get(name, 0) <= server_major}
+    return {
+        name: value for name, value in profile.items() if SINCE.get(name, 0) <= server_major
+    }
