@@ -32,6 +32,10 @@ from .outcome.payload import PAYLOAD_ATTRIBUTE, payload
 from .reports.session import SessionReports
 from .rules.schema import SchemaFinding
 
+# Migration checks (--dbguard-migrations): loaded with this plugin, so -p no:dbguard
+# turns them off too.
+pytest_plugins = ["pytest_dbguard.migrations.plugin"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
