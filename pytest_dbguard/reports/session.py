@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from ..migrations import migration_findings_as_data
+from ..migrations.report import markdown_section
 from ..options import Settings
 from ..outcome.payload import take_payload
 from ..snapshots.format import write_atomically
@@ -77,7 +79,10 @@ class SessionReports:
         if not (settings.report or settings.json or step_summary):
             return
         data = build_json(self.summary.tests, [self.schema[key] for key in sorted(self.schema)])
+        data["migrations"] = migration_findings_as_data(self.config)
         markdown = render_markdown(data)
+        if data["migrations"]:
+            markdown += "\n" + markdown_section(data["migrations"])
         base = self.config.invocation_params.dir
         outputs = [
             (settings.report, markdown),
