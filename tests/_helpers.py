@@ -29,6 +29,8 @@ def break_fsync(pytester: pytest.Pytester, body: str) -> str:
         + textwrap.indent(
             textwrap.dedent(body).strip().replace("os.fsync(", "_real_fsync("), "    "
         )
-        + "\n\n\nos.fsync = _fsync\n"
+        + "\n\n\nos.fsync = _fsync\n\n\n"
+        # pytester runs the session in this process: put the real os.fsync back at its end
+        + "def pytest_unconfigure(config):\n    os.fsync = _real_fsync\n"
     )
     return original
