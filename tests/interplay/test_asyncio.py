@@ -62,6 +62,7 @@ async def session(engine):
 
 INI = """
 [pytest]
+dbguard_judge_test_queries = true
 asyncio_mode = auto
 asyncio_default_fixture_loop_scope = function
 """
@@ -127,7 +128,7 @@ def test_async_tests_get_the_same_verdicts(pytester: pytest.Pytester, pg_db: str
     )
     result.stdout.fnmatch_lines(
         [
-            "*Unavoidable sequential scan: no index serves users (email)",
+            "*Missing index: no index serves users (email)",
             "*at test_async.py:26 in test_unindexed_lookup",
         ]
     )

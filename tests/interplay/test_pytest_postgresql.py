@@ -106,7 +106,7 @@ def test_transactional_fixtures(
     )
     result.stdout.fnmatch_lines(
         [
-            "*Unavoidable sequential scan: no index serves notes (author)",
+            "*Missing index: no index serves notes (author)",
             "*at test_tx.py:22 in test_scan_of_a_table_made_in_the_transaction",
             "Fix, verified on this database*",
             "*CREATE INDEX CONCURRENTLY idx_notes_author ON notes (author);",
