@@ -25,6 +25,11 @@ def test_async_digest_with_selectinload(run_async) -> None:
     raises=DBGuardFailure,
     reason="pytest-dbguard: N+1 — ResearchItem.prompts awaited once per item; fix: selectinload",
 )
+@pytest.mark.finding(
+    r"N\+1 query: ResearchItem\.prompts was lazy-loaded for 8 ResearchItem objects",
+    r"at research_app/async_services\.py:\d+",
+    r"selectinload\(ResearchItem\.prompts\)",
+)
 def test_async_digest_lazy_loads_prompts_per_item(run_async) -> None:
     """``await item.awaitable_attrs.prompts`` in a loop: the async N+1."""
     run_async(async_services.research_digest_lazy)

@@ -34,6 +34,10 @@ def test_dashboard_fits_its_budget(session: Session) -> None:
     raises=DBGuardFailure,
     reason="pytest-dbguard: budget overrun — 4 queries run, at most 3 allowed",
 )
+@pytest.mark.finding(
+    r"Expected at most 3 queries, 4 were run \(@pytest\.mark\.max_queries\(3\)\)",
+    r"at research_app/services\.py:\d+ in \w+",
+)
 def test_dashboard_over_a_tighter_budget(session: Session) -> None:
     """The same page against a budget of 3: the failure lists the 4 statements."""
     services.dashboard(session)
@@ -51,6 +55,7 @@ def test_publish_is_one_select_and_one_update(session: Session) -> None:
     raises=DBGuardFailure,
     reason="pytest-dbguard: num_queries mismatch — 2 queries run, exactly 1 expected",
 )
+@pytest.mark.finding(r"Expected exactly 1 query, 2 were run \(@pytest\.mark\.num_queries\(1\)\)")
 def test_digest_pinned_to_one_query(session: Session) -> None:
     """An exact count catches changes both ways: here the digest runs 2 queries, not 1."""
     services.research_digest(session)
@@ -86,6 +91,9 @@ def test_budget_for_one_block(engine: Engine, session: Session, dbguard: DBGuard
     strict=True,
     raises=DBGuardFailure,
     reason="pytest-dbguard: block budget overrun — 4 queries in `with dbguard.max_queries(1):`",
+)
+@pytest.mark.finding(
+    r"Expected at most 1 query, 4 were run \(dbguard\.max_queries\(1\) at test_budgets\.py:\d+\)"
 )
 def test_block_over_its_budget(session: Session, dbguard: DBGuard) -> None:
     """The failure names the block (file and line of the ``with``) and lists its queries."""

@@ -1,22 +1,25 @@
 """Indexes and plans: what pytest-dbguard learns from PostgreSQL's EXPLAIN.
 
-Both checks need PostgreSQL; the plugin EXPLAINs each statement shape once per test, on the
-test's own connection, inside a savepoint it rolls back (nothing it runs is counted).
+Both checks need PostgreSQL; the plugin EXPLAINs each statement shape after its first run in a
+test, on the test's own connection, inside a savepoint it rolls back (nothing it runs is
+counted), and reuses what it found while the schema stays the same.
 
-- **Unavoidable sequential scans** (on by default, ``--dbguard-seqscan=fail|warn|off``). On an
-  8-row test table PostgreSQL reads the whole table whatever the indexes, so a Seq Scan in the
-  ordinary plan proves nothing. The plugin EXPLAINs again with ``enable_seqscan = off``: a table
-  still read in full for a filter or a join condition has no index that serves the query.
+- **Missing indexes** (on by default, ``--dbguard-seqscan=fail|warn|off``). On an 8-row test
+  table PostgreSQL reads the whole table whatever the indexes, so the plugin plans each
+  statement with sequential scans priced out (the *indexed* plan): a table still read in full
+  has no index that serves the query. It is a finding when an index on the compared columns,
+  created inside the savepoint, removes the whole-table read: the fix is proven, not guessed.
   ``@pytest.mark.allow_seqscan("table")`` accepts it where it is meant.
 - **Golden plan snapshots** (``@pytest.mark.snapshot_plans`` on a test, ``--dbguard-plans`` for
-  every test). The test's plans are compared with ``__dbguard__/<module>/<test>.plan``, written
-  by ``--dbguard-update`` and committed: a plan that changes shape fails with a diff, an
-  estimated cost that grows past ``--dbguard-cost-tolerance`` fails with both figures. The
-  golden files here were taken on PostgreSQL 18 (``dbguard_plans_postgresql = 18`` in
-  pytest.ini): on another major version their plans are not checked (see README.md).
+  every test). The test's indexed plans are compared with
+  ``__dbguard__/<module>/<test>.plan``, written by ``--dbguard-update`` and committed: an access
+  that changes (a lost index, a join that changed) fails with what changed and a diff. The golden
+  files here were taken on PostgreSQL 18 (``dbguard_plans_postgresql = 18`` in pytest.ini): on
+  another major version their plans are not checked (see README.md).
 
 The ``xfail(strict=True, raises=DBGuardFailure)`` tests are demonstrations: they must fail, and
-through a pytest-dbguard verdict. ``pytest examples --runxfail`` shows the full messages.
+with the finding their ``finding`` marker describes (conftest.py checks the message).
+``pytest examples --runxfail`` shows the full messages.
 """
 
 from __future__ import annotations
@@ -28,13 +31,20 @@ from sqlalchemy.orm import Session
 
 from research_app import services
 
-# -- unavoidable sequential scans ---------------------------------------------------------------
+# -- missing indexes ----------------------------------------------------------------------------
 
 
 @pytest.mark.xfail(
     strict=True,
     raises=DBGuardFailure,
-    reason="pytest-dbguard: unavoidable sequential scan — no index serves research_items.status",
+    reason="pytest-dbguard: missing index — no index serves research_items.status",
+)
+@pytest.mark.finding(
+    r"Missing index: no index serves research_items \(status\)",
+    r"PostgreSQL reads every row of research_items",
+    r"at research_app/services\.py:\d+ in review_queue",
+    r"Fix, verified on this database",
+    r"CREATE INDEX CONCURRENTLY idx_research_items_status ON research_items \(status\);",
 )
 def test_review_queue_has_no_index(session: Session) -> None:
     """The review queue filters on ``research_items.status``, which has no index: with
@@ -81,27 +91,18 @@ def test_join_on_an_indexed_foreign_key(session: Session) -> None:
 
 # -- golden plan snapshots ----------------------------------------------------------------------
 
-# The data of a plan-change demonstration: 2,000 archived research items (another line of
-# business) next to the 8 of conftest.py, so that the planner prefers an index for "auto".
-ARCHIVE_SQL = """
-    INSERT INTO research_items (id, owner_id, title, status, line_of_business)
-    SELECT 100 + n, 1 + n % 3, 'Archived research #' || n, 'published', 'life'
-    FROM generate_series(1, 2000) AS n
-"""
-
-
 @pytest.fixture
 def index_lost_since_the_snapshot(request: pytest.FixtureRequest, engine: Engine) -> None:
-    """Fills the table, then drops ``ix_research_items_line_of_business``, as a migration that
-    lost it would. Except under ``--dbguard-update``: the golden file records the plan *with*
-    the index, so that every other run has a changed plan to report. (Fixture setup is not
-    measured: neither statement is counted or EXPLAINed.)"""
+    """Drops ``ix_research_items_line_of_business``, as a migration that lost it would. Except
+    under ``--dbguard-update``: the golden file records the plan *with* the index, so that
+    every other run has a changed plan to report. The table holds 8 rows: the snapshot records
+    the indexed plan (sequential scans priced out), which shows the index whatever the table's
+    size. (Fixture setup is not measured: nothing it runs is counted or explained.)"""
     recorded = int(request.config.getini("dbguard_plans_postgresql"))
     with engine.begin() as conn:
         major = int(conn.scalar(text("SHOW server_version_num"))) // 10000
         if major != recorded:  # plans are not checked here: nothing to demonstrate
             pytest.skip(f"the golden plans are PostgreSQL {recorded}'s; this is {major}")
-        conn.execute(text(ARCHIVE_SQL))
         if not request.config.getoption("dbguard_update", None):
             conn.execute(text("DROP INDEX ix_research_items_line_of_business"))
 
@@ -116,6 +117,10 @@ def index_lost_since_the_snapshot(request: pytest.FixtureRequest, engine: Engine
     strict=True,
     raises=DBGuardFailure,
     reason="pytest-dbguard: plan changed — the index scan on research_items became a Seq Scan",
+)
+@pytest.mark.finding(
+    r"Plans changed against __dbguard__/test_indexes_and_plans/test_a_lost_index_changes_the_plan\.plan",
+    r"research_items: Index Scan using ix_research_items_line_of_business .* -> Seq Scan",
 )
 def test_a_lost_index_changes_the_plan(session: Session, index_lost_since_the_snapshot) -> None:
     """The golden file shows the auto cards read through

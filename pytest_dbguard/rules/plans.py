@@ -69,7 +69,7 @@ _TYPE_NAME = (
 )
 _TYPE_MODIFIERS = r"(?:\((?:\?(?:, ?\?)*|\.\.\.)\))?(?:\[\])*"
 _PARAMETER_CAST = re.compile(rf"\?(?:::{_TYPE_NAME}{_TYPE_MODIFIERS})+")
-_GENERIC_PARAMETER = re.compile(r"\$\d+")
+_GENERIC_PARAMETER = re.compile(r"\(\$\d+\)|\$\d+")  # ($1)::text in a generic plan is $1::text
 
 
 @dataclass
