@@ -124,7 +124,8 @@ class Recording:
         return found
 
     def reads(self, which: str = INDEXED) -> list[WholeRead]:
-        return whole_reads(self.plan(which), self.index_columns(which))
+        """The rule's whole-table reads of the plan (computed once: the rules are pure)."""
+        return list(_reads(self.case, self.major, which))
 
     def read_tables(self, which: str = INDEXED) -> set[str]:
         """``table`` (or ``alias=table`` when the plan aliases it) of every whole-table read."""
@@ -134,9 +135,8 @@ class Recording:
         }
 
     def candidates(self, which: str = INDEXED) -> list[Candidate]:
-        return candidates_for(
-            self.plan(which), self.reads(which), self.facts(which), CURRENT_SCHEMA
-        )
+        """The rule's candidate indexes, given its whole reads (computed once)."""
+        return list(_candidates(self.case, self.major, which))
 
     def node_types(self, which: str = INDEXED) -> list[str]:
         return [node["Node Type"] for node in plan_nodes(self.plan(which))]
@@ -147,6 +147,19 @@ def recording(case: str, major: int) -> Recording:
     path = PLANS / f"pg{major}" / f"{case}.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     return Recording(case, major, data)
+
+
+@functools.cache
+def _reads(case: str, major: int, which: str) -> tuple[WholeRead, ...]:
+    rec = recording(case, major)
+    return tuple(whole_reads(rec.plan(which), rec.index_columns(which)))
+
+
+@functools.cache
+def _candidates(case: str, major: int, which: str) -> tuple[Candidate, ...]:
+    rec = recording(case, major)
+    reads = _reads(case, major, which)
+    return tuple(candidates_for(rec.plan(which), reads, rec.facts(which), CURRENT_SCHEMA))
 
 
 def all_recordings() -> list[Recording]:
