@@ -162,5 +162,10 @@ def _candidates(case: str, major: int, which: str) -> tuple[Candidate, ...]:
     return tuple(candidates_for(rec.plan(which), reads, rec.facts(which), CURRENT_SCHEMA))
 
 
+def recordings_of(major: int) -> list[Recording]:
+    """Every case recorded on PostgreSQL ``major``."""
+    return [recording(case, major) for case in CASES]
+
+
 def all_recordings() -> list[Recording]:
     return [recording(case, major) for major in VERSIONS for case in CASES]
