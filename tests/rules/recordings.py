@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dbguard.rules.candidates import Candidate, TableFacts, candidates_for
-from pytest_dbguard.rules.plans import plan_nodes
 from pytest_dbguard.rules.reads import WholeRead, whole_reads
 
 PLANS = Path(__file__).parent / "plans"
@@ -54,6 +53,14 @@ def _unquote_regclass(text: str) -> tuple[str | None, str]:
     return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
 
 
+def _key_columns(index: dict[str, Any]) -> tuple[str | None, ...]:
+    return tuple(
+        None if column["expression"] else column["name"]
+        for column in index["columns"]
+        if column["key"]
+    )
+
+
 @dataclass(frozen=True)
 class Recording:
     case: str
@@ -87,28 +94,17 @@ class Recording:
     def index_columns(self, which: str = INDEXED) -> dict[str, tuple[str | None, ...]]:
         """Index name -> key columns, an expression as None (as ``probe/catalog.py`` reads
         them: the attribute name of an expression column is NULL; INCLUDE columns left out)."""
-        return {
-            index["index"]: tuple(
-                None if column["expression"] else column["name"]
-                for column in index["columns"]
-                if column["key"]
-            )
-            for index in self._indexes(which)
-        }
+        return {index["index"]: _key_columns(index) for index in self._indexes(which)}
 
     def facts(self, which: str = INDEXED) -> dict[tuple[str, str], TableFacts]:
         """``TableFacts`` per table read, as ``outcome/examine.py`` builds them: only valid,
         non-partial indexes count as serving a table; a partition knows its parent."""
         indexes = self._indexes(which)
-        found = {}
+        found: dict[tuple[str, str], TableFacts] = {}
         for table in self.data["tables"]:
             schema, name = table["schema"], table["table"]
             usable = tuple(
-                tuple(
-                    None if column["expression"] else column["name"]
-                    for column in index["columns"]
-                    if column["key"]
-                )
+                _key_columns(index)
                 for index in indexes
                 if (index["schema"], index["table"]) == (schema, name) and not index["partial"]
             )
@@ -127,19 +123,9 @@ class Recording:
         """The rule's whole-table reads of the plan (computed once: the rules are pure)."""
         return list(_reads(self.case, self.major, which))
 
-    def read_tables(self, which: str = INDEXED) -> set[str]:
-        """``table`` (or ``alias=table`` when the plan aliases it) of every whole-table read."""
-        return {
-            read.table if read.alias == read.table else f"{read.alias}={read.table}"
-            for read in self.reads(which)
-        }
-
     def candidates(self, which: str = INDEXED) -> list[Candidate]:
         """The rule's candidate indexes, given its whole reads (computed once)."""
         return list(_candidates(self.case, self.major, which))
-
-    def node_types(self, which: str = INDEXED) -> list[str]:
-        return [node["Node Type"] for node in plan_nodes(self.plan(which))]
 
 
 @functools.cache

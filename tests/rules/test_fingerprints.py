@@ -78,7 +78,7 @@ def _seconds(function: Callable[[str], object], text: str) -> float:
     return best
 
 
-UNCLOSED = {
+UNCLOSED: dict[str, Callable[[int], str]] = {
     "tags after a word": lambda n: "SELECT 1 WHERE 'a' = " + " ".join(f"x$t{k}$" for k in range(n)),
     "tags alone": lambda n: "SELECT 1 WHERE 'a' = " + " ".join(f"$t{k}$" for k in range(n)),
     "empty tags": lambda n: "SELECT " + " ".join("$$" if k == 0 else f"'{k}" for k in range(n)),

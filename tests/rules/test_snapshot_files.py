@@ -109,6 +109,17 @@ def _lines(major: int) -> list[str]:
         (lambda lines: [*lines[:9], "       Costs: 1", *lines[10:]], 10, "unknown plan property"),
         (lambda lines: [*lines[:6], "  " + lines[6], *lines[7:]], 7, "expected a statement"),
     ],
+    ids=[
+        "title",
+        "format 1",
+        "format 3",
+        "format two",
+        "plans",
+        "no blank line",
+        "node line",
+        "property",
+        "indented statement",
+    ],
 )
 def test_a_broken_file_names_its_line(
     change: Callable[[list[str]], list[str]], where: int, problem: str
