@@ -164,11 +164,11 @@ VALUES_NOT_IN_CONDITIONS = {
 
 
 def test_the_as_is_plans_hold_the_parameter_values(major: int) -> None:
+    """What makes the next test bite: the conditions of the as-is plans hold the values."""
     for_each_case(major, _the_as_is_plans_hold_the_parameter_values)
 
 
 def _the_as_is_plans_hold_the_parameter_values(rec: Recording) -> None:
-    """What makes the next test bite: the conditions of the as-is plans hold the values."""
     conditions = " ".join(
         str(node[name])
         for node in plan_nodes(rec.plan(AS_IS))
@@ -187,13 +187,13 @@ def _the_as_is_plans_hold_the_parameter_values(rec: Recording) -> None:
 
 
 def test_no_parameter_value_survives_normalization(major: int) -> None:
+    """Parameter values can be secrets: none appears in the rendered tree of any plan of any
+    recording (the as-is plans hold them as constants). Strings are looked for in every line;
+    numbers in the conditions and keys (a node's line has its cost and rows)."""
     for_each_case(major, _no_parameter_value_survives_normalization)
 
 
 def _no_parameter_value_survives_normalization(rec: Recording) -> None:
-    """Parameter values can be secrets: none appears in the rendered tree of any plan of any
-    recording (the as-is plans hold them as constants). Strings are looked for in every line;
-    numbers in the conditions and keys (a node's line has its cost and rows)."""
     forms = [
         form
         for value in rec.data["parameters"]
@@ -233,14 +233,14 @@ def test_normalize_text_on_recorded_conditions() -> None:
 
 
 def test_the_generic_and_the_bound_condition_normalize_alike(major: int) -> None:
-    for_each_case(major, _the_generic_and_the_bound_condition_normalize_alike)
-
-
-def _the_generic_and_the_bound_condition_normalize_alike(rec: Recording) -> None:
     """A scan's condition with ``$n`` (indexed plan) and with the case's values (as-is plan)
     reads the same once normalized, where both plans scan the table the same way (an array
     differs: ``ARRAY[$1, $2]`` against ``'{banned,pending}'::text[]``; and PostgreSQL folds
     archived = false into NOT archived)."""
+    for_each_case(major, _the_generic_and_the_bound_condition_normalize_alike)
+
+
+def _the_generic_and_the_bound_condition_normalize_alike(rec: Recording) -> None:
     generic = {
         (n["Node Type"], n.get("Alias"), name): n[name]
         for n in plan_nodes(rec.plan())
@@ -279,12 +279,12 @@ def test_disable_cost_free_on_the_subplan_case() -> None:
 
 
 def test_disable_cost_free_on_every_indexed_plan(major: int) -> None:
+    """Free of the disable cost, an indexed plan costs what its shape costs: under 1e10, and on
+    18 (which never adds it) unchanged."""
     for_each_case(major, _disable_cost_free_on_every_indexed_plan)
 
 
 def _disable_cost_free_on_every_indexed_plan(rec: Recording) -> None:
-    """Free of the disable cost, an indexed plan costs what its shape costs: under 1e10, and on
-    18 (which never adds it) unchanged."""
     for node in plan_nodes(rec.plan()):
         cost = float(node["Total Cost"])
         assert 0 <= disable_cost_free(cost) < 1.0e10
