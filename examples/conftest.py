@@ -54,7 +54,9 @@ def pytest_runtest_makereport(
     return (yield)
 
 
-def _unexpected(excinfo: pytest.ExceptionInfo[BaseException] | None, patterns: tuple[str, ...]) -> str:
+def _unexpected(
+    excinfo: pytest.ExceptionInfo[BaseException] | None, patterns: tuple[str, ...]
+) -> str:
     if excinfo is None or not isinstance(excinfo.value, DBGuardFailure):
         return f"expected a pytest-dbguard finding matching {patterns}, got {excinfo!r}"
     message = str(excinfo.value)
@@ -62,6 +64,7 @@ def _unexpected(excinfo: pytest.ExceptionInfo[BaseException] | None, patterns: t
     if missing:
         return f"the finding does not match {missing}:\n{message}"
     return ""
+
 
 USERS = [
     {"id": 1, "email": "ada@insurer.example", "name": "Ada", "team": "claims"},

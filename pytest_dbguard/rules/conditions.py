@@ -147,7 +147,11 @@ def _read_part(part: Any, reading: Reading, default: str | None) -> None:
         if column is not None:
             reading.comparisons.append(Comparison(column[0], column[1], EQUALITY))
         return
-    if isinstance(part, exp.Is) and isinstance(part.expression, exp.Null):
+    if (
+        isinstance(part, exp.Is)
+        and isinstance(part.expression, exp.Null)
+        and not part.args.get("negate")
+    ):
         column = _column(part.this, default)
         if column is not None:
             reading.comparisons.append(Comparison(column[0], column[1], NULL))

@@ -69,7 +69,8 @@ _TYPE_NAME = (
 )
 _TYPE_MODIFIERS = r"(?:\((?:\?(?:, ?\?)*|\.\.\.)\))?(?:\[\])*"
 _PARAMETER_CAST = re.compile(rf"\?(?:::{_TYPE_NAME}{_TYPE_MODIFIERS})+")
-_GENERIC_PARAMETER = re.compile(r"\(\$\d+\)|\$\d+")  # ($1)::text in a generic plan is $1::text
+# ($1)::text in a generic plan is $1::text (a cast of the parameter, which goes)
+_GENERIC_PARAMETER = re.compile(r"\(\$\d+\)(?=::)|\$\d+")
 
 
 @dataclass
@@ -217,21 +218,35 @@ def _canonical(node: PlanNode, index_columns: dict[str, tuple[str | None, ...]])
 def _gives_order(
     node: PlanNode, sort_key: str, index_columns: dict[str, tuple[str | None, ...]]
 ) -> bool:
-    """Whether an index scan's index gives the rows in ``sort_key``'s order (its first key
-    columns, in either direction)."""
+    """Whether an index scan's index gives the rows in ``sort_key``'s order: the sort keys are
+    its key columns in order (in either direction), after the leading ones its Index Cond fixes
+    by equality (an index on (author_id, created_at) with author_id = ? gives created_at's
+    order)."""
     if node.node_type != "Index Scan" or node.index is None or not sort_key:
         return False
     keys = [
         re.sub(r"\s+(ASC|DESC|NULLS (FIRST|LAST))\b", "", key).strip()
         for key in sort_key.split(", ")
     ]
-    columns = index_columns.get(node.index.strip('"'), ())
+    name = node.alias or (node.relation or "").rsplit(".", 1)[-1]
+    columns = list(index_columns.get(node.index.strip('"'), ()))
+    fixed = node.properties.get("Index Cond", "")
+    while columns and columns[0] and _fixed_by_equality(fixed, name, columns[0]):
+        if keys and keys[0] in (f"{name}.{columns[0]}", columns[0]):
+            break  # the key itself: it orders by it
+        columns.pop(0)
     if len(keys) > len(columns):
         return False
-    name = node.alias or (node.relation or "").rsplit(".", 1)[-1]
     return all(
         key in (f"{name}.{column}", column) for key, column in zip(keys, columns, strict=False)
     )
+
+
+def _fixed_by_equality(condition: str, name: str, column: str) -> bool:
+    """Whether one part of ``condition`` is ``column = <a value, or another table's column>``."""
+    side = rf"\(?(?:{re.escape(name)}\.)?\(?{re.escape(column)}\)?(?:::\w+)?\)?"
+    pattern = rf"^\(?{side} = [^=]+$|^\(?[^=]+ = {side}$"
+    return any(re.search(pattern, part) for part in split_and(condition))
 
 
 def _canonical_inner_join(join: PlanNode) -> None:

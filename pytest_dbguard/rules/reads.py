@@ -26,7 +26,7 @@ from typing import Any
 from .conditions import parse_condition
 
 _INDEX_WALKS = ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
-_ORDER_PRESERVING = ("Limit", "Result", "Subquery Scan")
+_ORDER_PRESERVING = ("Limit", "Result", "Subquery Scan", "LockRows")
 
 
 @dataclass(frozen=True)

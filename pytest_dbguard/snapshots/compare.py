@@ -106,7 +106,7 @@ def plan_changes(old: PlanNode, new: PlanNode) -> list[str]:
 def _accesses(plan: PlanNode) -> dict[str, PlanNode]:
     found: dict[str, PlanNode] = {}
     for node in plan.walk():
-        if node.relation:
+        if node.relation and node.node_type != "ModifyTable":  # the write target, not a read
             name = node.relation if not node.alias else f"{node.relation} {node.alias}"
             found.setdefault(name, node)
     return found
@@ -175,7 +175,7 @@ def _other_changes(old: PlanNode, new: PlanNode) -> list[str]:
                 f" on {node['relation']}" if node.get("relation") else ""
             )
             lines.append(f"{where}: {key} {_short(level.t1)} -> {_short(level.t2)}")
-    return list(dict.fromkeys(lines))[:10]
+    return sorted(set(lines))[:10]
 
 
 def _owner(structure: dict[str, Any], path: list[Any]) -> tuple[dict[str, Any], str]:

@@ -140,13 +140,6 @@ def test_several_statements(text: str) -> None:
     assert not is_single_statement(text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fingerprint.py: '$' may continue an identifier in PostgreSQL (x$a$, a$$), but the "
-    "scanner opens a dollar quote there; a text of three statements then reads as one "
-    "(is_single_statement: True, so the plugin may EXPLAIN it) and its fingerprint loses the "
-    "rest of the text ('SELECT x?')",
-)
 def test_a_dollar_inside_an_identifier_opens_no_quote() -> None:
     text = "SELECT x$a$ FROM t; DROP TABLE t; SELECT $a$"
     assert not is_single_statement(text)

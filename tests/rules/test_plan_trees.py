@@ -504,7 +504,6 @@ def test_a_case_normalizes_alike_on_every_version() -> None:
     assert differ - set(SORT_OVER_BITMAP_CASES) == set(VERSION_DIFFERENCES)
 
 
-@pytest.mark.xfail(strict=True, reason=SORT_OVER_BITMAP)
 def test_a_sort_an_index_gives_after_its_equality_columns_is_no_change() -> None:
     trees = _trees_by_version()
     for plan in SORT_OVER_BITMAP_CASES:

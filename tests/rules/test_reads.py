@@ -241,11 +241,6 @@ def test_an_index_cond_on_the_first_column_is_no_whole_read(major: int) -> None:
     assert whole_reads(rec.plan(), {**columns, "ix_posts_author_created": (None,)}) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reads.py: _ORDER_PRESERVING lacks LockRows, so the walk of ORDER BY id LIMIT 1 FOR "
-    "UPDATE (Limit > LockRows > Index Scan) without a Filter counts as a whole read",
-)
 def test_a_locked_top_n_walk_is_not_a_whole_read(major: int) -> None:
     """queue_skip_locked's plan without its Filter: the queue pop of a table with no condition
     (``SELECT ... ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED``). Derived in memory from the
