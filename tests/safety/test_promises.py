@@ -41,26 +41,27 @@ def _run_sql(url: str, *statements: str) -> None:
             conn.execute(statement.encode())
 
 
-def _strings(value: object) -> Iterator[str]:
-    """Every string in a JSON document."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
+def _values(value: object, key: str) -> Iterator[str]:
+    """Every string under ``key`` in a JSON document."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if name == key and isinstance(item, str):
+                yield item
+            else:
+                yield from _values(item, key)
     elif isinstance(value, list):
         for item in value:
-            yield from _strings(item)
+            yield from _values(item, key)
 
 
 def _suggested_sql(report: Path) -> list[str]:
-    """The CREATE INDEX / ALTER INDEX statements a JSON report suggests, in order, once each."""
+    """The statements of every index a JSON report suggests (its ``create_sql``), in order,
+    once each."""
     statements: list[str] = []
-    for text in _strings(json.loads(report.read_text())):
+    for text in _values(json.loads(report.read_text()), "create_sql"):
         for statement in text.split(";"):
             statement = re.sub(r"--[^\n]*", "", statement).strip()
-            wanted = re.match(r"(CREATE (UNIQUE )?INDEX|ALTER INDEX)\b", statement, re.I)
-            if wanted and statement not in statements:
+            if statement and statement not in statements:
                 statements.append(statement)
     return statements
 
@@ -192,6 +193,7 @@ def schema():
     engine = create_engine(URL)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA IF EXISTS indexed, bare CASCADE"))
+        conn.execute(text("DROP TABLE IF EXISTS public.people"))
         for schema in ("indexed", "bare"):
             conn.execute(text(f"CREATE SCHEMA {schema}"))
             conn.execute(text(f"CREATE TABLE {schema}.people (id integer PRIMARY KEY, city text)"))
