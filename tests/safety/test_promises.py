@@ -116,6 +116,48 @@ def test_fingerprints_keep_the_statements_shape(pytester: pytest.Pytester, pg_db
     pytester.runpytest("--dbguard-seqscan=off", "--dbguard-lints=off").assert_outcomes(passed=1)
 
 
+# -- call sites (item 21) -----------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    reason="issue 10 item 21: a depth hint shared per statement text names the wrong frame"
+)
+def test_call_sites_name_the_nearest_user_frame(pytester: pytest.Pytester) -> None:
+    """The same statement text sent through two paths of different depths (a repository layer
+    the user declares as library code, two SQLAlchemy entry points): each run names its own
+    nearest user frame, whatever the other path left behind."""
+    pytester.makeini("[pytest]\ndbguard_library_modules = repo\n")
+    pytester.makepyfile(
+        repo="""
+        from sqlalchemy import text
+
+        def scalar(conn, sql):
+            return conn.scalar(text(sql))
+
+        def call(function, *args):
+            return function(*args)
+        """,
+        test_sites="""
+        import repo
+        from sqlalchemy import create_engine, text
+
+        SQL = "SELECT 1 AS probe"
+
+        def helper(conn):
+            return conn.execute(text(SQL)).scalar()
+
+        def test_sites(dbguard):
+            engine = create_engine("sqlite://")
+            with engine.connect() as conn:
+                repo.scalar(conn, SQL)
+                repo.call(helper, conn)
+            sites = [query.call_site.function for query in dbguard.queries if query.sql == SQL]
+            assert sites == ["test_sites", "helper"], sites
+        """,
+    )
+    pytester.runpytest("--dbguard-duplicates=off").assert_outcomes(passed=1)
+
+
 # -- memory (item 11) ---------------------------------------------------------------------------
 
 

@@ -8,7 +8,15 @@ import json
 from sqlalchemy import text
 
 SAFETY = {
-    "steps": [["--dbguard-plans", "--dbguard-update"]],
+    "steps": [
+        [
+            "--dbguard-plans",
+            "--dbguard-update",
+            "--dbguard-report=report.md",
+            "--dbguard-json=report.json",
+        ],
+        ["--dbguard-plans"],
+    ],
     "seed": """
         CREATE TABLE events (id integer PRIMARY KEY, kind text NOT NULL);
         ALTER TABLE events SET (autovacuum_enabled = false);

@@ -7,7 +7,15 @@ from sqlalchemy import text
 
 SAFETY = {
     "drivers": ["psycopg"],
-    "steps": [["--dbguard-plans", "--dbguard-update"], ["--dbguard-plans"]],
+    "steps": [
+        [
+            "--dbguard-plans",
+            "--dbguard-update",
+            "--dbguard-report=report.md",
+            "--dbguard-json=report.json",
+        ],
+        ["--dbguard-plans"],
+    ],
     "seed": """
         CREATE TABLE books (id integer PRIMARY KEY, title text NOT NULL, shelf integer NOT NULL);
         CREATE INDEX ix_books_shelf ON books (shelf);

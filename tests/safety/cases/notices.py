@@ -18,9 +18,14 @@ SAFETY = {
             RAISE NOTICE 'normalizing %', value;
             RETURN upper(value);
         END $$;
+        CREATE SEQUENCE codes;
+        CREATE FUNCTION next_code() RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+        BEGIN
+            RETURN 'C' || nextval('codes');
+        END $$;
     """,
     "differs": {
-        "*": "new: planning in the plugin's EXPLAIN runs IMMUTABLE functions, and its BEGIN warns: extra notices"
+        "*": "new: planning in the plugin's EXPLAIN runs IMMUTABLE functions (notices, sequences), and its BEGIN warns"
     },
 }
 
@@ -45,7 +50,7 @@ def collect_notices(db, conn):
     elif db.driver == "asyncpg":
         driver_connection.add_log_listener(lambda _conn, message: notices.append(message.message))
     else:  # SQLAlchemy logs psycopg2's notices after each statement, and clears them
-        logger = logging.getLogger("sqlalchemy.dialects.postgresql.psycopg2")
+        logger = logging.getLogger("sqlalchemy.dialects.postgresql")
         logger.setLevel(logging.INFO)
         logger.addHandler(Logged(notices))
     return notices
@@ -58,6 +63,17 @@ def test_notice_from_a_function_folded_at_planning(db, observe):
         return [str(notice).strip() for notice in notices]
 
     observe("notices", db.begin(run))
+
+
+def test_sequence_used_by_a_function_folded_at_planning(db, observe):
+    """A function wrongly declared IMMUTABLE (to be usable in an index) that takes a sequence
+    value: planning runs it, and the plugin's EXPLAIN plans the statement once more."""
+
+    def run(conn):
+        conn.execute(text("SELECT id FROM items WHERE code = next_code()")).all()
+        return conn.execute(text("SELECT last_value FROM codes")).scalar()
+
+    observe("last code", db.begin(run))
 
 
 def test_notice_from_begin_by_hand(db, observe):

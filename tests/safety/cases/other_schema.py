@@ -4,7 +4,15 @@ unqualified name for ANALYZE: "relation does not exist", a warning, and no plans
 from sqlalchemy import text
 
 SAFETY = {
-    "steps": [["--dbguard-plans", "--dbguard-update"], ["--dbguard-plans"]],
+    "steps": [
+        [
+            "--dbguard-plans",
+            "--dbguard-update",
+            "--dbguard-report=report.md",
+            "--dbguard-json=report.json",
+        ],
+        ["--dbguard-plans"],
+    ],
     "seed": """
         CREATE SCHEMA archive;
         CREATE TABLE archive.items (id integer PRIMARY KEY, title text NOT NULL);

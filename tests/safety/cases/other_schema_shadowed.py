@@ -5,7 +5,15 @@ and judged the wrong table."""
 from sqlalchemy import text
 
 SAFETY = {
-    "steps": [["--dbguard-plans", "--dbguard-update"], ["--dbguard-plans"]],
+    "steps": [
+        [
+            "--dbguard-plans",
+            "--dbguard-update",
+            "--dbguard-report=report.md",
+            "--dbguard-json=report.json",
+        ],
+        ["--dbguard-plans"],
+    ],
     "seed": """
         CREATE SCHEMA archive;
         CREATE TABLE archive.items (id integer PRIMARY KEY, title text NOT NULL);

@@ -50,3 +50,13 @@ def test_percent_with_parameters(db, observe):
         )
 
     observe("names", db.connect(run))
+
+
+def test_percent_in_exec_driver_sql(db, observe):
+    """exec_driver_sql sends the text as written: with psycopg (pyformat) SQLAlchemy hands the
+    driver empty parameters, so a literal % is written %%, as psycopg expects."""
+    if db.driver == "asyncpg":
+        statement = "SELECT id % 2 FROM products WHERE id = 3"
+    else:
+        statement = "SELECT id %% 2 FROM products WHERE id = 3"
+    observe("value", db.connect(lambda conn: conn.exec_driver_sql(statement).scalar()))

@@ -6,7 +6,15 @@ from sqlalchemy import text
 
 SAFETY = {
     "drivers": ["psycopg", "asyncpg"],
-    "steps": [["--dbguard-plans", "--dbguard-update"], ["--dbguard-plans"]],
+    "steps": [
+        [
+            "--dbguard-plans",
+            "--dbguard-update",
+            "--dbguard-report=report.md",
+            "--dbguard-json=report.json",
+        ],
+        ["--dbguard-plans"],
+    ],
     "seed": """
         CREATE TABLE "user" (id integer PRIMARY KEY, email text NOT NULL, created_at integer NOT NULL);
         CREATE INDEX ix_user_created_at ON "user" (created_at);

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 SAFETY = {
-    "drivers": ["psycopg", "psycopg2"],
+    "drivers": ["psycopg"],
     "steps": [["--dbguard-schema=warn"]],
     "alone": True,
     "seed": "CREATE TABLE seeds (id integer PRIMARY KEY, name text NOT NULL);",
