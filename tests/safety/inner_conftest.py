@@ -4,7 +4,8 @@ The harness runs every case file twice, with pytest-dbguard and with ``-p no:dbg
 compares what came out. This conftest gives the case files what they need to run unchanged on
 every driver, and records what the harness compares:
 
-- ``db``: the case's own fresh database, through the driver under test (``db.driver``). Its
+- ``db``: the case's own fresh database, through the driver under test (``db.driver``): every
+  test that uses it runs once per driver of the case (one database each, ids ``[psycopg]``). Its
   ``connect(fn)`` / ``begin(fn)`` call ``fn`` with a synchronous SQLAlchemy ``Connection``,
   also on async drivers (through ``AsyncConnection.run_sync``), so one test body runs on
   psycopg 3 (sync and async), psycopg2, asyncpg, SQLite and MySQL. ``db.side()`` is a plain
@@ -14,8 +15,8 @@ every driver, and records what the harness compares:
   between the two runs.
 - the outcome of every test, written for the harness.
 
-Environment (set by the harness): DBGUARD_SAFETY_DRIVER, DBGUARD_SAFETY_DATABASES (JSON: case
-module -> SQLAlchemy URL), DBGUARD_SAFETY_OUTPUT (a directory outside the run directory), and
+Environment (set by the harness): DBGUARD_SAFETY_DATABASES (JSON: case -> driver -> SQLAlchemy
+URL), DBGUARD_SAFETY_OUTPUT (a directory outside the run directory), and
 optionally DBGUARD_SAFETY_DROP (a conftest that drops the tests whose id contains it, without
 telling pytest: the way some suites filter tests).
 """
@@ -36,8 +37,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-DRIVER = os.environ["DBGUARD_SAFETY_DRIVER"]
-DATABASES: dict[str, str] = json.loads(os.environ["DBGUARD_SAFETY_DATABASES"])
+DATABASES: dict[str, dict[str, str]] = json.loads(os.environ["DBGUARD_SAFETY_DATABASES"])
 OUTPUT = Path(os.environ["DBGUARD_SAFETY_OUTPUT"])
 ASYNC_DRIVERS = {"psycopg_async", "asyncpg"}
 
@@ -62,10 +62,25 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
 
 
+def _case(module_name: str) -> str:
+    return module_name.removeprefix("test_")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses ``db`` runs once per driver of its case."""
+    if "db" in metafunc.fixturenames:
+        drivers = list(DATABASES[_case(metafunc.module.__name__)])
+        metafunc.parametrize("db", drivers, indirect=True, scope="module", ids=drivers)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     dropped = os.environ.get("DBGUARD_SAFETY_DROP")
     if dropped:
         items[:] = [item for item in items if dropped not in item.nodeid]
+    for item in items:  # which driver each test ran on (all of its case's: no db)
+        callspec = getattr(item, "callspec", None)
+        driver = callspec.params.get("db") if callspec is not None else None
+        _write("items", {"test": item.nodeid, "driver": driver})
 
 
 def _write(name: str, record: dict[str, Any]) -> None:
@@ -160,11 +175,11 @@ class Handle:
 class Database:
     """The case's fresh database, through the driver under test."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, driver: str, url: str) -> None:
         self.url = url
-        self.driver = DRIVER
+        self.driver = driver
         self.dialect = make_url(url).get_dialect().name
-        self.is_async = DRIVER in ASYNC_DRIVERS
+        self.is_async = driver in ASYNC_DRIVERS
         self._handles: list[Handle] = []
 
     def engine(self, **options: Any) -> Handle:
@@ -223,8 +238,8 @@ class Database:
 
 @pytest.fixture(scope="module")
 def db(request: pytest.FixtureRequest) -> Iterator[Database]:
-    case = request.module.__name__.removeprefix("test_")
-    database = Database(DATABASES[case])
+    driver = request.param
+    database = Database(driver, DATABASES[_case(request.module.__name__)][driver])
     yield database
     database.close()
 

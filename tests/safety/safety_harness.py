@@ -2,9 +2,10 @@
 database, and say what differs.
 
 A case is one file in ``cases/`` with a module-level ``SAFETY`` dict (a literal, read with
-``ast.literal_eval``; see README.md for its keys). Cases that run the same way (driver, plugin
-options per step, common arguments, environment) share one pair of inner pytest sessions: each
-case module gets its own database, so a group costs two pytest processes, whatever its size.
+``ast.literal_eval``; see README.md for its keys). Cases that run the same way (plugin options
+per step, common arguments, environment) share one pair of inner pytest sessions, on all their
+drivers at once: each case gets its own database per driver, so a group costs two pytest
+processes, whatever its size.
 The two sessions of a pair run at the same time, in subprocesses (asyncpg and SQLAlchemy do not
 survive being imported twice in one process), under the same umask.
 
@@ -21,13 +22,14 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,7 +122,17 @@ class Case:
         return self.differs.get(driver) or self.differs.get("*")
 
 
-_KEYS = {"drivers", "steps", "args", "env", "seed", "secrets", "differs", "alone", "about"}
+_KEYS = {
+    "drivers",
+    "steps",
+    "args",
+    "env",
+    "seed",
+    "secrets",
+    "differs",
+    "alone",
+    "about",
+}
 
 
 def read_case(path: Path) -> Case:
@@ -163,13 +175,12 @@ def load_cases(directory: Path = CASES) -> list[Case]:
 
 @dataclass(frozen=True)
 class GroupKey:
-    """Cases with the same key run in one pair of inner sessions."""
+    """Cases with the same key run in one pair of inner sessions, on all their drivers."""
 
-    driver: str
     steps: tuple[Step, ...]
     args: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
-    alone: str  # the case's name when it needs a session of its own
+    alone: str  # "case/driver" when the case needs a session of its own, for each driver
 
     @property
     def digest(self) -> str:
@@ -177,7 +188,11 @@ class GroupKey:
 
 
 def group_key(case: Case, driver: str) -> GroupKey:
-    return GroupKey(driver, case.steps, case.args, case.env, case.name if case.alone else "")
+    alone = f"{case.name}/{driver}" if case.alone else ""
+    return GroupKey(case.steps, case.args, case.env, alone)
+
+
+Member = tuple[Case, str]  # a case on one driver
 
 
 # -- databases ----------------------------------------------------------------------------------
@@ -326,7 +341,13 @@ _USER_NAMESPACE = (
 )
 _ROW_LIMIT = 60  # tables up to this many rows are dumped row by row (a readable diff)
 # Statistics that autovacuum also changes: not compared for a table it visited in either run.
-AUTOVACUUM_SENSITIVE = ("reltuples", "relpages", "n_live_tup", "n_dead_tup", "n_mod_since_analyze")
+AUTOVACUUM_SENSITIVE = (
+    "reltuples",
+    "relpages",
+    "n_live_tup",
+    "n_dead_tup",
+    "n_mod_since_analyze",
+)
 
 
 def postgresql_dump(conn: Any) -> dict[str, Any]:
@@ -418,7 +439,11 @@ def postgresql_dump(conn: Any) -> dict[str, Any]:
         "c.reltuples, c.relpages FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
         f"JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {_USER_NAMESPACE}"
     ).fetchall():
-        statistics[f"index {name}"] = {"table": table, "reltuples": reltuples, "relpages": relpages}
+        statistics[f"index {name}"] = {
+            "table": table,
+            "reltuples": reltuples,
+            "relpages": relpages,
+        }
     dump["statistics"] = statistics
     dump["prepared transactions"] = [
         row[0]
@@ -500,35 +525,53 @@ class StepResult:
     observations: dict[str, dict[str, Any]]  # test id -> key -> value
     files: dict[str, list[Any]]  # run directory after the step: path -> [sha1, mode]
     seconds: float
+    drivers: dict[str, str | None]  # test id -> the driver it ran on (None: no database)
 
 
 @dataclass
 class SideResult:
     steps: list[StepResult] = field(default_factory=list)
     files_before: dict[str, list[Any]] = field(default_factory=dict)
-    databases: dict[str, Any] = field(default_factory=dict)  # case -> dump
+    databases: dict[str, Any] = field(default_factory=dict)  # "case/driver" -> dump
     output_text: str = ""  # every step's output and every file written, for secrets
 
 
 def run_group(
-    key: GroupKey, cases: list[Case], databases: Databases, workdir: Path
+    key: GroupKey, members: list[Member], databases: Databases, workdir: Path
 ) -> dict[str, Any]:
     """Run the group's cases with and without the plugin; a JSON-able result."""
-    dialect = dialect_of(key.driver)
     sides = ("without", "with")
-    urls = {side: {case.name: databases.create(dialect) for case in cases} for side in sides}
+    urls = {
+        side: {
+            f"{case.name}/{driver}": databases.create(dialect_of(driver))
+            for case, driver in members
+        }
+        for side in sides
+    }
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(
                 pool.map(
-                    lambda pair: databases.seed(pair[0], pair[1].seed_for(dialect)),
-                    [(urls[side][case.name], case) for side in sides for case in cases],
+                    lambda job: databases.seed(job[0], job[1]),
+                    [
+                        (
+                            urls[side][f"{case.name}/{driver}"],
+                            case.seed_for(dialect_of(driver)),
+                        )
+                        for side in sides
+                        for case, driver in members
+                    ],
                 )
             )
         with ThreadPoolExecutor(max_workers=2) as pool:
             futures = {
                 side: pool.submit(
-                    _run_side, key, cases, urls[side], workdir / side, with_plugin=side == "with"
+                    _run_side,
+                    key,
+                    members,
+                    urls[side],
+                    workdir / side,
+                    with_plugin=side == "with",
                 )
                 for side in sides
             }
@@ -536,11 +579,11 @@ def run_group(
     finally:
         dumps: dict[str, dict[str, Any]] = {side: {} for side in sides}
         for side in sides:
-            for case_name, url in urls[side].items():
+            for name, url in urls[side].items():
                 try:
-                    dumps[side][case_name] = databases.dump_and_drop(url)
+                    dumps[side][name] = databases.dump_and_drop(url)
                 except Exception as error:  # reported as a difference, never hidden
-                    dumps[side][case_name] = {"error": f"cannot read the database: {error}"}
+                    dumps[side][name] = {"error": f"cannot read the database: {error}"}
     for side in sides:
         results[side].databases = dumps[side]
     return {side: _as_json(results[side]) for side in sides}
@@ -556,19 +599,22 @@ def _as_json(result: SideResult) -> dict[str, Any]:
 
 
 def _run_side(
-    key: GroupKey, cases: list[Case], urls: dict[str, URL], side_dir: Path, *, with_plugin: bool
+    key: GroupKey,
+    members: list[Member],
+    urls: dict[str, URL],
+    side_dir: Path,
+    *,
+    with_plugin: bool,
 ) -> SideResult:
     run_dir = side_dir / "run"
     run_dir.mkdir(parents=True)
     shutil.copyfile(INNER_CONFTEST, run_dir / "conftest.py")
     (run_dir / "pytest.ini").write_text(INNER_INI)
-    for case in cases:
+    inner_urls: dict[str, dict[str, str]] = {}
+    for case, driver in members:
         shutil.copyfile(case.path, run_dir / case.module)
-    scheme = SCHEMES[key.driver]
-    inner_urls = {
-        case.name: urls[case.name].set(drivername=scheme).render_as_string(hide_password=False)
-        for case in cases
-    }
+        url = urls[f"{case.name}/{driver}"].set(drivername=SCHEMES[driver])
+        inner_urls.setdefault(case.name, {})[driver] = url.render_as_string(hide_password=False)
     result = SideResult(files_before=_files(run_dir))
     for number, step in enumerate(key.steps):
         output_dir = side_dir / f"step{number}"
@@ -577,7 +623,6 @@ def _run_side(
             **os.environ,
             **dict(key.env),
             **dict(step.env),
-            "DBGUARD_SAFETY_DRIVER": key.driver,
             "DBGUARD_SAFETY_DATABASES": json.dumps(inner_urls),
             "DBGUARD_SAFETY_OUTPUT": str(output_dir),
             "PYTHONDONTWRITEBYTECODE": "1",
@@ -589,7 +634,15 @@ def _run_side(
         plugin = list(step.plugin_args) if with_plugin else ["-p", "no:dbguard"]
         # the same umask for both runs, set in the child (preexec_fn is unsafe with threads)
         umask = ["sh", "-c", f'umask {UMASK:03o} && exec "$@"', "sh"]
-        command = [*umask, sys.executable, "-m", "pytest", *COMMON_ARGS, *key.args, *plugin]
+        command = [
+            *umask,
+            sys.executable,
+            "-m",
+            "pytest",
+            *COMMON_ARGS,
+            *key.args,
+            *plugin,
+        ]
         started = time.monotonic()
         try:
             completed = subprocess.run(
@@ -602,7 +655,10 @@ def _run_side(
                 timeout=STEP_TIMEOUT,
                 check=False,
             )
-            exit_code, output = completed.returncode, completed.stdout.decode(errors="replace")
+            exit_code, output = (
+                completed.returncode,
+                completed.stdout.decode(errors="replace"),
+            )
         except subprocess.TimeoutExpired as expired:
             exit_code = -1
             output = (expired.stdout or b"").decode(errors="replace")
@@ -616,6 +672,9 @@ def _run_side(
                 observations=_observations(output_dir),
                 files=_files(run_dir),
                 seconds=round(seconds, 2),
+                drivers={
+                    record["test"]: record["driver"] for record in _records(output_dir, "items")
+                },
             )
         )
         result.output_text += output
@@ -696,22 +755,31 @@ def _written_text(run_dir: Path) -> str:
 # -- comparing ----------------------------------------------------------------------------------
 
 
-def differences(case: Case, key: GroupKey, group: dict[str, Any]) -> list[str]:
-    """What differs for ``case`` between the run without the plugin and the run with it,
-    as readable lines; empty when nothing does."""
+def differences(case: Case, driver: str, key: GroupKey, group: dict[str, Any]) -> list[str]:
+    """What differs for ``case`` on ``driver`` between the run without the plugin and the run
+    with it, as readable lines; empty when nothing does."""
     without, with_ = group["without"], group["with"]
     found: list[str] = []
-    prefix = case.module + "::"
     for number, step in enumerate(key.steps):
         before, after = without["steps"][number], with_["steps"][number]
         title = f"step {number + 1} of {len(key.steps)} (with: {step.describe()})"
-        found += _outcome_differences(title, prefix, before, after)
-        found += _observation_differences(title, prefix, before, after)
+
+        def concerns(
+            test: str, before: dict[str, Any] = before, after: dict[str, Any] = after
+        ) -> bool:
+            if not (test.startswith(case.module + "::") or test == case.module):
+                return False
+            ran_on = before["drivers"].get(test, after["drivers"].get(test))
+            return ran_on in (None, driver)
+
+        found += _outcome_differences(title, concerns, before, after)
+        found += _observation_differences(title, concerns, before, after)
         found += _session_differences(title, before, after)
+    name = f"{case.name}/{driver}"
     found += _database_differences(
-        without["databases"].get(case.name, {}), with_["databases"].get(case.name, {})
+        without["databases"].get(name, {}), with_["databases"].get(name, {})
     )
-    found += _file_differences(case, key, without, with_)
+    found += _file_differences(case, driver, key, without, with_)
     for secret in case.secrets:
         if secret in with_["output_text"] and secret not in without["output_text"]:
             found.append(
@@ -721,13 +789,14 @@ def differences(case: Case, key: GroupKey, group: dict[str, Any]) -> list[str]:
 
 
 def _outcome_differences(
-    title: str, prefix: str, before: dict[str, Any], after: dict[str, Any]
+    title: str,
+    concerns: Callable[[str], bool],
+    before: dict[str, Any],
+    after: dict[str, Any],
 ) -> list[str]:
     found = []
     tests = sorted(
-        test
-        for test in set(before["outcomes"]) | set(after["outcomes"])
-        if test.startswith(prefix) or test == prefix[:-2]
+        test for test in set(before["outcomes"]) | set(after["outcomes"]) if concerns(test)
     )
     for test in tests:
         old = before["outcomes"].get(test, {"outcome": "not run", "message": ""})
@@ -744,11 +813,14 @@ def _outcome_differences(
 
 
 def _observation_differences(
-    title: str, prefix: str, before: dict[str, Any], after: dict[str, Any]
+    title: str,
+    concerns: Callable[[str], bool],
+    before: dict[str, Any],
+    after: dict[str, Any],
 ) -> list[str]:
     found = []
     for test in sorted(set(before["observations"]) | set(after["observations"])):
-        if not test.startswith(prefix):
+        if not concerns(test):
             continue
         old = before["observations"].get(test, {})
         new = after["observations"].get(test, {})
@@ -850,7 +922,11 @@ def _describe_change(old: Any, new: Any) -> str:
 
 
 def _file_differences(
-    case: Case, key: GroupKey, without: dict[str, Any], with_: dict[str, Any]
+    case: Case,
+    driver: str,
+    key: GroupKey,
+    without: dict[str, Any],
+    with_: dict[str, Any],
 ) -> list[str]:
     """Files the tests write are the same with the plugin; files the plugin writes follow the
     umask; no file present before a step is gone after it (golden files are never lost: the
@@ -859,10 +935,14 @@ def _file_differences(
     expected_mode = 0o666 & ~UMASK
 
     def concerns(path: str) -> bool:
+        """Snapshots are named after their test (its driver among the ids); other files
+        (reports) concern every case of the session."""
         parts = path.split("/")
         if "__dbguard__" in parts:
             index = parts.index("__dbguard__")
-            return len(parts) > index + 1 and parts[index + 1] == case.module[:-3]
+            if len(parts) <= index + 1 or parts[index + 1] != case.module[:-3]:
+                return False
+            return driver in re.split(r"[\[\]\-]|\.plan$", parts[-1])
         return True
 
     last_without = without["steps"][-1]["files"]
@@ -917,11 +997,16 @@ class GroupRuns:
     result as JSON for the others."""
 
     def __init__(
-        self, shared: Path, databases: Databases, cases_by_key: dict[GroupKey, list[Case]]
+        self,
+        shared: Path,
+        databases: Databases,
+        members: dict[GroupKey, list[Member]],
+        mysql_problem: str | None,
     ) -> None:
         self.shared = shared
         self.databases = databases
-        self.cases_by_key = cases_by_key
+        self.members = members
+        self.mysql_problem = mysql_problem  # why MySQL cases are skipped, or None
         self._lock = threading.Lock()
 
     def result(self, key: GroupKey) -> dict[str, Any]:
@@ -937,7 +1022,7 @@ class GroupRuns:
             if workdir.exists():
                 shutil.rmtree(workdir)
             workdir.mkdir()
-            result = run_group(key, self.cases_by_key[key], self.databases, workdir)
+            result = run_group(key, self.members[key], self.databases, workdir)
             path.write_text(json.dumps(result))
             shutil.rmtree(workdir, ignore_errors=True)
             return result

@@ -15,6 +15,7 @@ from safety_harness import (
     Databases,
     GroupKey,
     GroupRuns,
+    Member,
     dialect_of,
     differences,
     group_key,
@@ -34,32 +35,33 @@ def group_runs(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> GroupRuns:
     """The groups of the cases this session selected (one pair of inner sessions each)."""
-    cases_by_key: dict[GroupKey, list[Case]] = defaultdict(list)
+    scratch = tmp_path_factory.mktemp("safety-sqlite")
+    databases = Databases(os.environ["DBGUARD_TEST_DATABASE_URL"], Path(scratch))
+    selected: list[Member] = []
     for item in request.session.items:
         callspec = getattr(item, "callspec", None)
-        if callspec is None or "case" not in callspec.params:
-            continue
-        case, driver = callspec.params["case"], callspec.params["driver"]
-        members = cases_by_key[group_key(case, driver)]
-        if case not in members:
-            members.append(case)
+        if callspec is not None and "case" in callspec.params:
+            selected.append((callspec.params["case"], callspec.params["driver"]))
+    mysql_problem = None
+    if any(dialect_of(driver) == "mysql" for _, driver in selected):
+        mysql_problem = databases.mysql_problem()
+    members: dict[GroupKey, list[Member]] = defaultdict(list)
+    for case, driver in selected:
+        if not (dialect_of(driver) == "mysql" and mysql_problem):
+            members[group_key(case, driver)].append((case, driver))
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     shared = shared / "dbguard-safety"
     shared.mkdir(exist_ok=True)
-    scratch = tmp_path_factory.mktemp("safety-sqlite")
-    databases = Databases(os.environ["DBGUARD_TEST_DATABASE_URL"], Path(scratch))
-    return GroupRuns(shared, databases, dict(cases_by_key))
+    return GroupRuns(shared, databases, dict(members), mysql_problem)
 
 
 @pytest.mark.parametrize(("case", "driver"), PARAMETERS)
 def test_the_plugin_changes_nothing(case: Case, driver: str, group_runs: GroupRuns) -> None:
-    if dialect_of(driver) == "mysql":
-        problem = group_runs.databases.mysql_problem()
-        if problem:
-            pytest.skip(problem)
+    if dialect_of(driver) == "mysql" and group_runs.mysql_problem:
+        pytest.skip(group_runs.mysql_problem)
     key = group_key(case, driver)
-    found = differences(case, key, group_runs.result(key))
+    found = differences(case, driver, key, group_runs.result(key))
     known = case.known_difference(driver)
     if known is not None:
         if not found:

@@ -70,8 +70,9 @@ def test_write_on_autocommit(db, observe, fresh_row, statement):
 
 @pytest.mark.parametrize("statement", WRITES, ids=range(len(WRITES)))
 def test_write_in_a_transaction(db, observe, fresh_row, statement):
+    # a text of its own (a leading space): the autocommit test's verdict is not reused
     def run(conn):
-        conn.execute(text(statement))
+        conn.execute(text(" " + statement))
         return [body(conn), conn.execute(text("SHOW lock_timeout")).scalar()]
 
     observe("body and lock_timeout", db.begin(run))
