@@ -244,27 +244,25 @@ class Databases:
             with psycopg.connect(_libpq(url), autocommit=True) as conn:
                 conn.execute(sql.encode())  # bytes: no parameters, one simple-query script
         elif dialect == "mysql":
-            import pymysql
             from pymysql.constants import CLIENT
 
-            conn = self._mysql_admin(database=url.database, flags=CLIENT.MULTI_STATEMENTS)
+            mysql = self._mysql_admin(database=url.database, flags=CLIENT.MULTI_STATEMENTS)
             try:
-                cursor = conn.cursor()
+                cursor = mysql.cursor()
                 cursor.execute(sql)
                 while cursor.nextset():
                     pass
-                conn.commit()
+                mysql.commit()
             finally:
-                conn.close()
-            del pymysql
+                mysql.close()
         else:
             import sqlite3
 
-            conn = sqlite3.connect(str(url.database))
+            sqlite = sqlite3.connect(str(url.database))
             try:
-                conn.executescript(sql)
+                sqlite.executescript(sql)
             finally:
-                conn.close()
+                sqlite.close()
 
     def dump_and_drop(self, url: URL) -> dict[str, Any]:
         dialect = url.get_backend_name()
