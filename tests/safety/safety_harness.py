@@ -539,13 +539,12 @@ def run_group(
 ) -> dict[str, Any]:
     """Run the group's cases with and without the plugin; a JSON-able result."""
     sides = ("without", "with")
-    urls = {
-        side: {
-            f"{case.name}/{driver}": databases.create(dialect_of(driver))
-            for case, driver in members
-        }
-        for side in sides
-    }
+    names = [(side, case, driver) for side in sides for case, driver in members]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        created = list(pool.map(lambda job: databases.create(dialect_of(job[2])), names))
+    urls: dict[str, dict[str, URL]] = {side: {} for side in sides}
+    for (side, case, driver), url in zip(names, created, strict=True):
+        urls[side][f"{case.name}/{driver}"] = url
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(
@@ -575,16 +574,23 @@ def run_group(
             }
             results = {side: futures[side].result() for side in sides}
     finally:
+        # In parallel: DROP DATABASE waits for a checkpoint, and concurrent drops share one.
+        jobs = [(side, name, url) for side in sides for name, url in urls[side].items()]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            dumped = list(pool.map(lambda job: _dump_and_drop(databases, job[2]), jobs))
         dumps: dict[str, dict[str, Any]] = {side: {} for side in sides}
-        for side in sides:
-            for name, url in urls[side].items():
-                try:
-                    dumps[side][name] = databases.dump_and_drop(url)
-                except Exception as error:  # reported as a difference, never hidden
-                    dumps[side][name] = {"error": f"cannot read the database: {error}"}
+        for (side, name, _), dump in zip(jobs, dumped, strict=True):
+            dumps[side][name] = dump
     for side in sides:
         results[side].databases = dumps[side]
     return {side: _as_json(results[side]) for side in sides}
+
+
+def _dump_and_drop(databases: Databases, url: URL) -> dict[str, Any]:
+    try:
+        return databases.dump_and_drop(url)
+    except Exception as error:  # reported as a difference, never hidden
+        return {"error": f"cannot read the database: {error}"}
 
 
 def _as_json(result: SideResult) -> dict[str, Any]:
