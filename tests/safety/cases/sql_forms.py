@@ -145,3 +145,20 @@ def test_executemany(db, observe):
         ).scalar()
 
     observe("updated", db.begin(run))
+
+
+def test_copy(db, observe):
+    """COPY through SQLAlchemy (server side, as the superuser the suite runs as) and, on
+    psycopg, COPY FROM STDIN on the driver's own cursor between SQLAlchemy statements."""
+
+    def run(conn):
+        conn.execute(text("COPY (SELECT id, title FROM posts WHERE id = 1) TO '/dev/null'"))
+        if db.driver == "psycopg":
+            cursor = conn.connection.driver_connection.cursor()
+            with cursor, cursor.copy("COPY archive (id, title) FROM STDIN") as copy:
+                copy.write_row((50, "copied"))
+        else:
+            conn.execute(text("INSERT INTO archive VALUES (50, 'copied')"))
+        return conn.execute(text("SELECT title FROM archive WHERE id = 50")).scalar()
+
+    observe("copied", db.begin(run))
