@@ -7,8 +7,7 @@ For the reports: ``migration_findings_as_data(config)`` (plain data) and
 
 from __future__ import annotations
 
-from .plugin import migration_findings_as_data
-from .report import markdown_section
+from .report import markdown_section, migration_findings_as_data
 from .rules import MigrationFinding
 from .session import DBGuardMigrations
 

@@ -14,12 +14,13 @@ import pytest
 
 from . import items as items_module
 from . import options
+from .report import COLLECTED as _COLLECTED
+from .report import migration_findings_as_data
 from .session import FOUND, DBGuardMigrations, SessionChecks
 from .squawk import executable as squawk_executable
 from .walks import WalkError
 
 _CHECKS = pytest.StashKey[SessionChecks]()
-_COLLECTED = pytest.StashKey[dict[str, dict[str, Any]]]()  # finding data, on the controller
 _PAYLOAD = "dbguard_migration_findings"  # an attribute of a call report
 
 
@@ -146,14 +147,3 @@ class _Reporting:
         for item in data:
             where = f"{item['file']}:{item['line']}" if item["line"] else item["file"]
             terminalreporter.write_line(f"  {item['verdict'].upper()} {where}: {item['diagnosis']}")
-
-
-def migration_findings_as_data(config: pytest.Config) -> list[dict[str, Any]]:
-    """Every migration finding of the session, once each, as plain JSON-able data (no
-    parameter values, no absolute paths, no URLs): for report.md, the JSON report and the step
-    summary (``report.markdown_section(data)`` renders them)."""
-    collected = config.stash.get(_COLLECTED, {})
-    return sorted(
-        collected.values(),
-        key=lambda item: (item["file"], item["line"] or 0, item["rule"], item["table"] or ""),
-    )

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+#: Each migration finding of the session, as plain data (on the pytest-xdist controller too).
+COLLECTED = pytest.StashKey[dict[str, dict[str, Any]]]()
+
 
 def markdown_section(data: list[dict[str, Any]]) -> str:
     """``## Migration safety``: a table of the findings, then one part per finding with the
@@ -47,3 +52,14 @@ def _cell(text: str) -> str:
 
 def _code(text: str) -> str:
     return text.replace("`", "'")
+
+
+def migration_findings_as_data(config: pytest.Config) -> list[dict[str, Any]]:
+    """Every migration finding of the session, once each, as plain JSON-able data (no
+    parameter values, no absolute paths, no URLs): for report.md, the JSON report and the step
+    summary (``report.markdown_section(data)`` renders them)."""
+    collected = config.stash.get(COLLECTED, {})
+    return sorted(
+        collected.values(),
+        key=lambda item: (item["file"], item["line"] or 0, item["rule"], item["table"] or ""),
+    )

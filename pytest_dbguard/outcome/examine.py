@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from ..capture.fingerprint import fingerprint
 from ..capture.record import Record, Statement
 from ..probe import catalog, explain
 from ..probe.catalog import SchemaVersion
@@ -144,7 +145,7 @@ class Examiner:
                 if cached is None:
                     test.examined += 1
                     cached = self._examine(probe, statement.text, parameters, version)
-                    if cached.note is None:
+                    if cached.note is None or cached.note.startswith("not examined"):
                         self._keep(key, cached)
                 else:
                     test.reused += 1
@@ -178,6 +179,14 @@ class Examiner:
         self, probe: Probe, text: str, parameters: Any, version: SchemaVersion
     ) -> Examination:
         exam = Examination(server_major=probe.server_major, current_schema=version.current_schema)
+        planned = catalog.planned_user_functions(probe, called_functions(text))
+        if planned:
+            exam.note = (
+                "not examined: planning it would run "
+                + ", ".join(sorted(planned))
+                + " (the application's immutable or stable functions)"
+            )
+            return exam
         target = explain.Statement(probe, text, parameters)
         try:
             exam.plan = target.plan()
@@ -215,6 +224,10 @@ class Examiner:
 
     def _try(self, target: explain.Statement, exam: Examination) -> None:
         """Create every candidate at once, explain again, keep what the new plan uses."""
+        triggers = catalog.ddl_event_triggers(target.probe)
+        if triggers:
+            exam.trial_error = f"the database has event triggers on DDL ({', '.join(triggers)})"
+            return
         trials = {f"dbguard_trial_{n}": candidate for n, candidate in enumerate(exam.candidates)}
         creates = [
             candidate.create_sql(concurrently=False, name=name)
@@ -314,6 +327,29 @@ def cannot_act(probe: Probe, plan: dict[str, Any]) -> str | None:
     if acting:
         return f"it calls functions that may act: {', '.join(sorted(acting))}"
     return None
+
+
+_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_$]*)\s*\(")
+# Words before a parenthesis that are no function of the application's: SQL syntax, and the
+# built-in functions ORM statements use most (a name defined in pg_catalog is never asked about:
+# these only spare the catalog query).
+_NOT_APPLICATION_FUNCTIONS = frozenset(
+    """
+    select from where and or not in exists any all some values as on using join lateral over
+    filter within group partition cast row array case when then else end coalesce nullif
+    greatest least count sum avg min max lower upper length now concat substring position
+    trim extract date_trunc array_agg string_agg json_build_object jsonb_build_object
+    json_agg jsonb_agg to_char to_date to_timestamp abs round floor ceil random returning
+    into set insert update delete limit offset order by having distinct union intersect
+    except with recursive
+    """.split()  # noqa: SIM905
+)
+
+
+def called_functions(text: str) -> set[str]:
+    """Names written as a call in ``text`` that may be the application's functions."""
+    names = {match.group(1).lower() for match in _CALL.finditer(fingerprint(text))}
+    return names - _NOT_APPLICATION_FUNCTIONS
 
 
 def _one_row(parameters: Any, executemany: bool) -> Any:

@@ -174,6 +174,31 @@ def _relation(item: dict[str, Any]) -> RelationFacts:
     )
 
 
+def planned_user_functions(probe: Probe, names: set[str]) -> set[str]:
+    """The names among ``names`` of the application's own immutable or stable functions:
+    PostgreSQL may run those while it plans a statement (constant folding, estimates), and a
+    function that says it cannot act sometimes does (a NOTICE, a sequence)."""
+    if not names:
+        return set()
+    listed = ", ".join(literal(name) for name in sorted(names))
+    rows = probe.rows(
+        "SELECT DISTINCT p.proname::text FROM pg_proc p "
+        "JOIN pg_namespace n ON n.oid = p.pronamespace "
+        f"WHERE p.proname IN ({listed}) AND p.provolatile <> 'v' "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+    )
+    return {str(row[0]) for row in rows}
+
+
+def ddl_event_triggers(probe: Probe) -> list[str]:
+    """Enabled event triggers that a CREATE INDEX would fire (a trial index must not)."""
+    rows = probe.rows(
+        "SELECT evtname::text FROM pg_event_trigger WHERE evtenabled <> 'D' "
+        "AND evtevent IN ('ddl_command_start', 'ddl_command_end') ORDER BY 1"
+    )
+    return [str(row[0]) for row in rows]
+
+
 def volatile_functions(probe: Probe, names: set[str]) -> set[str]:
     """The names among ``names`` of functions that may act (volatile), in any schema."""
     if not names:

@@ -10,9 +10,6 @@ SAFETY = {
         CREATE TABLE items (id integer PRIMARY KEY, code text NOT NULL UNIQUE);
         INSERT INTO items VALUES (1, 'A');
     """,
-    "differs": {
-        "*": "new: the plugin warns about an EXPLAIN that failed as the test's own statement then fails (strict suites fail)"
-    },
 }
 
 

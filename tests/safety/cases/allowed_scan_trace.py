@@ -14,9 +14,6 @@ SAFETY = {
         ALTER TABLE people SET (autovacuum_enabled = false);
         INSERT INTO people SELECT n, 'city ' || (n % 9) FROM generate_series(1, 2000) AS n;
     """,
-    "differs": {
-        "*": "issue 10 item 8 (ANALYZE in the savepoint, here with default options for an allowed scan)"
-    },
 }
 
 

@@ -21,7 +21,6 @@ SAFETY = {
         CREATE INDEX ix_books_shelf ON books (shelf);
         INSERT INTO books VALUES (1, 'a', 1), (2, 'b', 2);
     """,
-    "differs": {"*": "issue 10 item 10 (two test ids share one snapshot file)"},
 }
 
 QUERIES = {

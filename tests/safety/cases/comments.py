@@ -14,10 +14,6 @@ SAFETY = {
         CREATE TABLE notes (id integer PRIMARY KEY, body text NOT NULL);
         INSERT INTO notes VALUES (1, 'one'), (2, 'two -- not a comment'), (3, '/* nor this */');
     """,
-    "differs": {
-        "psycopg": "issue 10 item 1 (a trailing -- comment swallows the plugin's ROLLBACK)",
-        "psycopg_async": "issue 10 item 1 (a trailing -- comment swallows the plugin's ROLLBACK)",
-    },
 }
 
 WRITES = [

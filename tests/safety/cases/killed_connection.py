@@ -5,9 +5,6 @@ a new one. The plugin's EXPLAIN meets the dead connection first."""
 from sqlalchemy import exc, text
 
 SAFETY = {
-    "differs": {
-        "*": "new: the plugin warns about an EXPLAIN that failed as the test's own statement then fails (strict suites fail)"
-    },
     "seed": """
         CREATE TABLE items (id integer PRIMARY KEY, code text NOT NULL);
         INSERT INTO items VALUES (1, 'A');

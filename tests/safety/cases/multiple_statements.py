@@ -13,12 +13,6 @@ SAFETY = {
         CREATE TABLE ledger (id integer PRIMARY KEY, amount text NOT NULL);
         INSERT INTO ledger VALUES (1, '0');
     """,
-    "differs": {
-        "psycopg": "issue 10 item 3 (EXPLAIN runs the trailing statements)",
-        "psycopg_async": "issue 10 item 3 (EXPLAIN runs the trailing statements)",
-        "psycopg2": "issue 10 item 3 (EXPLAIN runs the trailing statements; internal error)",
-        "asyncpg": "new: the plugin warns about an EXPLAIN that failed as the test's own statement then fails (strict suites fail)",
-    },
 }
 
 

@@ -24,9 +24,6 @@ SAFETY = {
             RETURN 'C' || nextval('codes');
         END $$;
     """,
-    "differs": {
-        "*": "new: planning in the plugin's EXPLAIN runs IMMUTABLE functions (notices, sequences), and its BEGIN warns"
-    },
 }
 
 

@@ -18,7 +18,6 @@ SAFETY = {
         CREATE TABLE archive.items (id integer PRIMARY KEY, title text NOT NULL);
         INSERT INTO archive.items SELECT n, 'item ' || n FROM generate_series(1, 50) AS n;
     """,
-    "differs": {"*": "issue 10 item 15 (unqualified names for tables outside the search_path)"},
 }
 
 

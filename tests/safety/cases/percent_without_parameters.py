@@ -9,11 +9,6 @@ SAFETY = {
         CREATE TABLE products (id integer PRIMARY KEY, name text NOT NULL);
         INSERT INTO products VALUES (1, 'apple'), (2, 'banana'), (3, 'avocado');
     """,
-    "differs": {
-        "psycopg": "issue 10 item 14 (%% stays escaped in the plugin's EXPLAIN)",
-        "psycopg_async": "issue 10 item 14 (%% stays escaped in the plugin's EXPLAIN)",
-        "psycopg2": "issue 10 item 14 (%% stays escaped in the plugin's EXPLAIN)",
-    },
 }
 
 

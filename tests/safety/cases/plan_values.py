@@ -23,7 +23,6 @@ SAFETY = {
         INSERT INTO accounts SELECT n, 'name ' || n, n FROM generate_series(1, 30) AS n;
     """,
     "secrets": ["sk_live_51HxSECRETvalue", "tok_SECRET_in_error"],
-    "differs": {"*": "issue 10 item 20 (parameter values in Sort Key and errors)"},
 }
 
 

@@ -9,11 +9,6 @@ SAFETY = {
         CREATE TABLE items (id integer PRIMARY KEY, title text NOT NULL);
         INSERT INTO items SELECT n, 'item ' || n FROM generate_series(1, 10) AS n;
     """,
-    "differs": {
-        "psycopg": "new: the plugin's ROLLBACK TO SAVEPOINT makes psycopg DEALLOCATE ALL the test's prepared statements",
-        "psycopg_async": "new: the plugin's ROLLBACK TO SAVEPOINT makes psycopg DEALLOCATE ALL the test's prepared statements",
-        "asyncpg": "issue 10 item 7 (the plugin's statements are prepared on asyncpg)",
-    },
 }
 
 

@@ -5,9 +5,6 @@ the pipeline and every statement queued after it."""
 from sqlalchemy import text
 
 SAFETY = {
-    "differs": {
-        "psycopg": "new: the plugin's script breaks psycopg's pipeline mode: the test's writes are lost"
-    },
     "drivers": ["psycopg"],
     "seed": """
         CREATE TABLE items (id integer PRIMARY KEY, code text NOT NULL);

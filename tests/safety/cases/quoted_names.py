@@ -31,7 +31,6 @@ SAFETY = {
         CREATE INDEX ix_measurements_id ON measurements (id);
         INSERT INTO measurements SELECT n, n % 200, n FROM generate_series(1, 400) AS n;
     """,
-    "differs": {"*": "issue 10 item 17 (snapshots of quoted names cannot be read back)"},
 }
 
 

@@ -6,9 +6,6 @@ import pytest
 from sqlalchemy import exc, text
 
 SAFETY = {
-    "differs": {
-        "*": "issue 10 item 8 (ANALYZE for an allowed scan changes pg_class and the counters)"
-    },
     "seed": """
         CREATE TABLE people (id integer PRIMARY KEY, city text NOT NULL);
         INSERT INTO people SELECT n, 'city ' || (n % 9) FROM generate_series(1, 100) AS n;

@@ -11,7 +11,6 @@ SAFETY = {
     "steps": [["--dbguard-schema=warn"]],
     "alone": True,
     "seed": "CREATE TABLE seeds (id integer PRIMARY KEY, name text NOT NULL);",
-    "differs": {"*": "issue 10 item 4 (the schema check rolls back the test's connection)"},
 }
 
 

@@ -12,9 +12,6 @@ SAFETY = {
         CREATE TABLE accounts (id integer PRIMARY KEY, balance integer NOT NULL);
         INSERT INTO accounts VALUES (1, 100);
     """,
-    "differs": {
-        "*": "issue 10 item 6 (the plugin's lock_timeout and statement_timeout replace the test's)"
-    },
 }
 
 

@@ -13,10 +13,6 @@ SAFETY = {
         CREATE TABLE accounts (id integer PRIMARY KEY, balance integer NOT NULL);
         INSERT INTO accounts VALUES (1, 100), (2, 100);
     """,
-    "differs": {
-        "psycopg": "issue 10 item 1 (a trailing -- comment swallows the plugin's ROLLBACK)",
-        "psycopg_async": "issue 10 item 1 (a trailing -- comment swallows the plugin's ROLLBACK)",
-    },
 }
 
 SETTINGS = ("enable_seqscan", "lock_timeout", "statement_timeout", "jit", "work_mem")

@@ -11,7 +11,6 @@ SAFETY = {
         CREATE TABLE books (id integer PRIMARY KEY, title text NOT NULL);
         INSERT INTO books VALUES (1, 'a'), (2, 'b');
     """,
-    "differs": {"*": "issue 10 item 9 (--dbguard-update removes the snapshots of existing tests)"},
 }
 
 
