@@ -345,6 +345,8 @@ AUTOVACUUM_SENSITIVE = (
     "n_live_tup",
     "n_dead_tup",
     "n_mod_since_analyze",
+    "autoanalyze_count",
+    "autovacuum_count",
 )
 
 
@@ -433,8 +435,10 @@ def postgresql_dump(conn: Any) -> dict[str, Any]:
     ).fetchall():
         statistics[record[0]] = dict(zip(columns, record[1:], strict=True))
     for name, table, reltuples, relpages in conn.execute(
-        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), i.indrelid::regclass::text, "
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), "
+        "quote_ident(tn.nspname) || '.' || quote_ident(t.relname), "
         "c.reltuples, c.relpages FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace "
         f"JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {_USER_NAMESPACE}"
     ).fetchall():
         statistics[f"index {name}"] = {
