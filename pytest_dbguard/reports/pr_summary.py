@@ -5,6 +5,7 @@ the job summary) has the evidence; this is what a reviewer reads first."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..findings import Kind
@@ -14,7 +15,13 @@ _MAX_FINDINGS = 15
 _MAX_PLANS = 10
 _MAX_CHANGES = 12
 _GITHUB_COMMENT_LIMIT = 60_000  # GitHub takes 65,536 characters in a comment
-_PLAN_KINDS = (Kind.PLAN_CHANGE, Kind.COST_REGRESSION, Kind.PLAN_MISSING, Kind.PLAN_VERSION)
+_PLAN_LABELS = {
+    Kind.PLAN_CHANGE: "Plans changed",
+    Kind.COST_REGRESSION: "Estimated cost grew",
+    Kind.PLAN_MISSING: "No plan snapshot",
+    Kind.PLAN_VERSION: "Snapshot of another PostgreSQL",
+}
+_PLAN_KINDS = tuple(_PLAN_LABELS)
 _ICONS = {"fail": "❌", "warn": "⚠️"}
 
 
@@ -114,30 +121,31 @@ def _finding_row(finding: dict[str, Any]) -> str:
 def _plan_lines(finding: dict[str, Any]) -> list[str]:
     details = finding.get("details", {})
     tests = ", ".join(_code(test) for test in finding["tests"][:3])
-    snapshot = f" — {_code(details['snapshot'])}" if details.get("snapshot") else ""
-    lines = [f"**{_cell(finding['summary'])}**", "", f"{tests}{snapshot}", ""]
-    changes = details.get("changes") or []
+    snapshot = f" ({_code(details['snapshot'])})" if details.get("snapshot") else ""
+    lines = [f"**{_PLAN_LABELS[finding['kind']]}**: {tests}{snapshot}", ""]
+    changes = list(details.get("changes") or [finding["summary"]])
+    if len(changes) > _MAX_CHANGES:
+        changes[_MAX_CHANGES:] = [f"... and {len(changes) - _MAX_CHANGES} more changes"]
+    lines += ["```text", *changes, "```", ""]
     before, after = details.get("cost_before"), details.get("cost_after")
-    if changes:
-        shown = changes[:_MAX_CHANGES]
-        if len(changes) > _MAX_CHANGES:
-            shown.append(f"... and {len(changes) - _MAX_CHANGES} more changes")
-        lines += ["```text", *shown, "```", ""]
     if finding["kind"] == Kind.COST_REGRESSION and before and after is not None:
-        lines += [
-            f"Estimated cost {before:,.2f} → {after:,.2f} ({(after - before) / before:+.0%})",
-            "",
-        ]
+        change = (after - before) / before
+        lines += [f"Estimated cost {before:,.2f} → {after:,.2f} ({change:+.0%})", ""]
     return lines
 
 
-def _cell(text: str) -> str:
-    """Text for a table cell: one line, its pipes escaped."""
+def _one_line(text: str) -> str:
+    """One line, its pipes escaped (a table cell ends at a pipe, even in a code span)."""
     return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _cell(text: str) -> str:
+    """Plain text in Markdown: what would be markup is escaped."""
+    escaped = re.sub(r"([\\`*_\[\]<>#~])", r"\\\1", " ".join(str(text).split()))
+    return escaped.replace("|", "\\|")
 
 
 def _code(text: str) -> str:
     """An inline code span that holds any text (a backtick inside takes a longer fence)."""
-    text = _cell(text)
-    fence = "``" if "`" in text else "`"
-    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
+    text = _one_line(text)
+    return f"`` {text} ``" if "`" in text else f"`{text}`"

@@ -180,7 +180,7 @@ class SessionReports:
             self._data(),
             accepted=baseline.accepted if baseline is not None else 0,
             baseline=baseline.display if baseline is not None else None,
-            stale=len(baseline.stale(self._test_exists)) if baseline is not None else 0,
+            stale=len(baseline.stale(self._test_exists)) if baseline and not baseline.update else 0,
             report=self.settings.report or None,
         )
         self._write(self.settings.pr_summary, text, "the pull-request summary")
