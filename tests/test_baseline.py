@@ -324,3 +324,26 @@ def test_a_baseline_that_cannot_be_written_is_an_error(suite: pytest.Pytester) -
         ["dbguard: ERROR dangling/baseline.json: cannot write the baseline: File exists"]
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_orm_findings_are_known_by_their_relationship(app: pytest.Pytester, pg_db: str) -> None:
+    app.makepyfile(
+        test_orm="""
+        from sqlalchemy import select
+        from models import User
+
+        def test_digest(session):
+            for user in session.scalars(select(User)):
+                len(user.items)
+
+        def test_lookup(session):
+            session.scalars(select(User).where(User.email == "a@example.com")).all()
+        """
+    )
+    app.runpytest().assert_outcomes(failed=2)
+    update(app).assert_outcomes(passed=2)
+    nplusone, missing = sorted(read(app)["findings"], key=lambda entry: entry["kind"], reverse=True)
+    assert nplusone["subject"] == "User.items"
+    assert nplusone["fix"] == "select(User).options(selectinload(User.items))"
+    assert missing["fix"] == "CREATE INDEX CONCURRENTLY idx_users_email ON users (email);"
+    app.runpytest(f"--dbguard-baseline={BASELINE}").assert_outcomes(passed=2)

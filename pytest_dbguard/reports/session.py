@@ -108,6 +108,8 @@ class SessionReports:
 
     def _split_accepted(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
         """The tests with their findings to report, and with those the baseline accepted."""
+        if self.baseline is None:
+            return self.summary.tests, {}
         reported, accepted = {}, {}
         for nodeid, test in self.summary.tests.items():
             findings = test["findings"]
