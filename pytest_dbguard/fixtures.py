@@ -27,7 +27,12 @@ from .rules.schema import SchemaFinding, schema_findings
 
 @pytest.fixture
 def dbguard(request: pytest.FixtureRequest) -> DBGuard:
-    """The current test's captured statements, and block-level query budgets."""
+    """The current test's captured statements, and block-level query budgets.
+
+    With pytest-dbguard turned off (--dbguard-disable), a ``DisabledDBGuard``: blocks run
+    unchecked, and reading the capture skips the test."""
+    if request.config.stash[state.SETTINGS].disable:
+        return DisabledDBGuard()
     record = request.node.stash.get(state.RECORD, None)
     if record is None:
         raise pytest.UsageError("the dbguard fixture is only available in test functions")
@@ -64,6 +69,8 @@ class DBGuard:
     ``queries`` lists the statements in order (the first ``dbguard_max_recorded``);
     ``count()`` is exact whatever the number.
     """
+
+    enabled = True  # False when pytest-dbguard is turned off: see DisabledDBGuard
 
     def __init__(self, record: Record, settings: Settings, findings: list[Finding]) -> None:
         self._record = record
@@ -168,6 +175,48 @@ class DBGuard:
             counted=statement.shape.kind in self._settings.count_kinds,
             parameters=entry.parameters,
         )
+
+
+class DisabledDBGuard(DBGuard):
+    """The ``dbguard`` fixture when pytest-dbguard is turned off (``--dbguard-disable`` / ini
+    ``dbguard_disable``): nothing is captured, nothing is checked.
+
+    The test's code runs as written: ``max_queries`` / ``num_queries`` / ``allow_nplusone``
+    blocks run their body without a check, and ``check_schema`` checks nothing and returns
+    ``[]``. What needs the capture (``queries``, ``count()``) skips the test, which cannot be
+    checked without it. ``enabled`` is False."""
+
+    enabled = False
+    _SKIP = "pytest-dbguard is turned off (--dbguard-disable): nothing is captured, {what}"
+
+    def __init__(self) -> None:
+        pass  # no record, no settings: nothing to check
+
+    @property
+    def queries(self) -> list[Query]:
+        pytest.skip(self._SKIP.format(what="dbguard.queries is not available"))
+
+    def count(self, *, kinds: Iterable[str] | str | None = None, match: str | None = None) -> int:
+        pytest.skip(self._SKIP.format(what="dbguard.count() is not available"))
+
+    @contextmanager
+    def max_queries(
+        self, n: int, *, kinds: Iterable[str] | str | None = None, match: str | None = None
+    ) -> Iterator[DBGuard]:
+        yield self
+
+    @contextmanager
+    def num_queries(
+        self, n: int, *, kinds: Iterable[str] | str | None = None, match: str | None = None
+    ) -> Iterator[DBGuard]:
+        yield self
+
+    def check_schema(self, engine: Engine, *, mode: str = "fail") -> list[SchemaFinding]:
+        return []
+
+    @contextmanager
+    def allow_nplusone(self) -> Iterator[None]:
+        yield
 
 
 _CONTEXTLIB = sys.modules[contextmanager.__module__].__file__

@@ -195,6 +195,29 @@ _OPTIONS = (
         "10000",
         cli=False,
     ),
+    _Option(
+        "baseline",
+        "A baseline file of accepted findings (JSON, committed with the tests): findings it "
+        "lists pass silently, new ones fail or warn as usual.",
+        "",
+    ),
+    _Option(
+        "baseline_update",
+        "Write the baseline file (--dbguard-baseline) from this run's findings, accepting "
+        "them: adds new ones, prunes fixed ones, keeps those of tests that did not run.",
+        "false",
+        flag=True,
+    ),
+    _Option(
+        "sarif",
+        "Write the findings as SARIF 2.1.0 to this file (for GitHub code scanning).",
+        "",
+    ),
+    _Option(
+        "pr_summary",
+        "Write a short Markdown summary for a pull-request comment to this file.",
+        "",
+    ),
 )
 
 
@@ -260,6 +283,10 @@ class Settings:
     library_modules: tuple[str, ...]
     user_modules: tuple[str, ...]
     max_recorded: int
+    baseline: str = ""
+    baseline_update: bool = False
+    sarif: str = ""
+    pr_summary: str = ""
 
 
 def _raw(config: pytest.Config, name: str) -> Any:
@@ -392,4 +419,8 @@ def read_settings(config: pytest.Config) -> Settings:
         library_modules=_words(read("library_modules")),
         user_modules=_words(read("user_modules")),
         max_recorded=_integer("max_recorded", read("max_recorded"), 1),
+        baseline=str(read("baseline")).strip(),
+        baseline_update=_boolean("baseline_update", read("baseline_update")),
+        sarif=str(read("sarif")).strip(),
+        pr_summary=str(read("pr_summary")).strip(),
     )

@@ -26,6 +26,7 @@ from .fixtures import check_engine, dbguard  # noqa: F401  (the fixture, registe
 from .markers import MARKERS, TestSpec, read_spec
 from .options import Settings, add_options, read_settings
 from .outcome import state
+from .outcome.baseline import apply_baseline
 from .outcome.examine import Examiner, TestExaminations
 from .outcome.judge import TestOutcome, check_plans, judge
 from .outcome.payload import PAYLOAD_ATTRIBUTE, payload
@@ -181,6 +182,7 @@ def _judge(item: pytest.Item, record: Record, examinations: TestExaminations) ->
         check_plans(
             outcome, record, examinations.examinations, item.nodeid, config.rootpath, settings
         )
+    apply_baseline(config, item.nodeid, outcome.findings)
     return outcome
 
 

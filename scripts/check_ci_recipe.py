@@ -22,8 +22,9 @@ pytest-dbguard repository URL is a clean clone of this repository served on 127.
 ``--strip-unknown-options`` drops the ``--dbguard-*`` options the installed plugin does not know
 (and says so): for a recipe written ahead of the plugin.
 
-Run: ``python scripts/check_ci_recipe.py`` (needs PyYAML and psycopg, from the ``test`` extra,
-git, and a PostgreSQL server). Removes everything it created, the database included.
+Run: ``python scripts/check_ci_recipe.py`` (needs PyYAML, psycopg and jsonschema, from the
+``test`` extra, git, and a PostgreSQL server). Removes everything it created, the database
+included.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
 import psycopg
 import yaml
 from check_dist import (
@@ -61,6 +63,7 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / "docs" / "ci" / "dbguard.yml"
+SARIF_SCHEMA = ROOT / "tests" / "data" / "sarif-schema-2.1.0.json"  # the official one, vendored
 DEFAULT_SERVER = os.environ.get(
     "DBGUARD_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -471,6 +474,7 @@ def check(workflow_path: Path, server_url: str, strip_unknown: bool) -> Context:
             check_snapshot_commit(workflow, context, before)
             tests_dir = run_job(tests_job, workflow, context, BRANCH)
             check_step_summary(tests_dir, context)
+            check_published_files(workflow, tests_dir / "workspace", context)
         return context
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -504,6 +508,28 @@ def check_step_summary(job_dir: Path, context: Context) -> None:
     if not written:
         raise CheckFailed("no step wrote the job summary ($GITHUB_STEP_SUMMARY)")
     step(f"the job summary holds the report ({written[0].stat().st_size} bytes)")
+
+
+def check_published_files(workflow: dict[str, Any], clone: Path, context: Context) -> None:
+    """What the skipped ``uses:`` steps would publish is what they expect: SARIF 2.1.0 that
+    the official schema accepts for code scanning, and Markdown for the comment."""
+    for job in workflow["jobs"].values():
+        for entry in job["steps"]:
+            inputs = entry.get("with", {})
+            sarif = inputs.get("sarif_file")
+            if sarif and "--dbguard-sarif" not in context.stripped:
+                log = json.loads((clone / sarif).read_text())
+                jsonschema.Draft4Validator(json.loads(SARIF_SCHEMA.read_text())).validate(log)
+                results = len(log["runs"][0]["results"])
+                step(f"{sarif}: SARIF {log['version']}, valid, {results} result(s)")
+            if (
+                "comment" in entry.get("uses", "")
+                and "--dbguard-pr-summary" not in context.stripped
+            ):
+                comment = (clone / inputs["path"]).read_text()
+                if not comment.startswith("### pytest-dbguard\n"):
+                    raise CheckFailed(f"{inputs['path']} is not the pull-request summary")
+                step(f"{inputs['path']}: the pull-request summary ({len(comment)} characters)")
 
 
 def main() -> int:

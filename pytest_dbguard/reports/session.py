@@ -15,11 +15,16 @@ import pytest
 from ..migrations import migration_findings_as_data
 from ..migrations.report import markdown_section
 from ..options import Settings
+from ..outcome.baseline import ACCEPTED
 from ..outcome.payload import take_payload
 from ..snapshots.format import write_atomically
+from ..snapshots.location import file_name, module_of
 from ..snapshots.store import SnapshotStore, StoreResult
+from . import baseline as baseline_file
 from .data import build_json
 from .markdown import github_summary, render_markdown
+from .pr_summary import render_pr_summary
+from .sarif import render_sarif
 from .summary import Summary
 
 _WORKER_OUTPUT = "dbguard"  # a pytest-xdist worker's view of the collection
@@ -35,6 +40,8 @@ class SessionReports:
         self.result: StoreResult | None = None
         self.schema: dict[str, dict[str, Any]] = {}
         self.written: list[str] = []
+        self.locations: dict[str, tuple[str, int]] = {}  # each test's file and def line
+        self.baseline = baseline_file.open_baseline(config, settings)
 
     def pytest_itemcollected(self, item: pytest.Item) -> None:
         """Every test as pytest collects it, before any plugin or conftest drops items: the
@@ -48,6 +55,13 @@ class SessionReports:
         if data is None:
             return
         outcome = "xfailed" if hasattr(report, "wasxfail") else report.outcome
+        for finding in data["findings"]:
+            if finding.get("details", {}).get("baseline") == ACCEPTED:
+                finding["verdict"] = ACCEPTED  # neither failed nor warned: its verdict was off
+        if self.baseline is not None:
+            self.baseline.add_test(report.nodeid, data["findings"], report.outcome)
+        path, line, _ = report.location
+        self.locations[report.nodeid] = (path.replace(os.sep, "/"), (line or 0) + 1)
         self.summary.add(report.nodeid, data, outcome)
         if data["snapshot"]:
             self.store.writes[data["snapshot"]["path"]] = data["snapshot"]["text"]
@@ -74,37 +88,125 @@ class SessionReports:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _write_reports(self) -> None:
+        """Each file the options ask for; a file that cannot be written is an error of the
+        session (``dbguard: ERROR ...``), never a traceback."""
+        writers = [
+            ("the baseline", self._write_baseline),
+            ("the reports", self._write_markdown_and_json),
+            ("the SARIF file", self._write_sarif),
+            ("the pull-request summary", self._write_pr_summary),
+        ]
+        assert self.result is not None
+        for what, writer in writers:
+            try:
+                writer()
+            except Exception as error:  # a bug: the session's other files still get written
+                self.result.errors.append(
+                    f"cannot write {what}: {type(error).__name__}: {error} (a bug in "
+                    "pytest-dbguard: please report it)"
+                )
+
+    def _split_accepted(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The tests with their findings to report, and with those the baseline accepted."""
+        if self.baseline is None:
+            return self.summary.tests, {}
+        reported, accepted = {}, {}
+        for nodeid, test in self.summary.tests.items():
+            findings = test["findings"]
+            reported[nodeid] = {
+                **test,
+                "findings": [f for f in findings if f["verdict"] != ACCEPTED],
+            }
+            accepted[nodeid] = {
+                **test,
+                "findings": [f for f in findings if f["verdict"] == ACCEPTED],
+            }
+        return reported, accepted
+
+    def _data(self) -> dict[str, Any]:
+        """The reports' data: the findings not accepted in the baseline."""
+        reported, _ = self._split_accepted()
+        data = build_json(reported, [self.schema[key] for key in sorted(self.schema)])
+        data["migrations"] = migration_findings_as_data(self.config)
+        return data
+
+    def _write(self, path: str, text: str, what: str) -> None:
+        assert self.result is not None
+        try:
+            write_atomically(self.config.invocation_params.dir / path, text)
+            self.written.append(path)
+        except OSError as error:
+            self.result.errors.append(f"{path}: cannot write {what}: {error.strerror}")
+
+    def _write_markdown_and_json(self) -> None:
         settings = self.settings
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY") if settings.step_summary else None
         if not (settings.report or settings.json or step_summary):
             return
-        data = build_json(self.summary.tests, [self.schema[key] for key in sorted(self.schema)])
-        data["migrations"] = migration_findings_as_data(self.config)
+        data = self._data()
         markdown = render_markdown(data)
         if data["migrations"]:
             markdown += "\n" + markdown_section(data["migrations"])
-        base = self.config.invocation_params.dir
-        outputs = [
-            (settings.report, markdown),
-            (settings.json, json.dumps(data, indent=2, sort_keys=True) + "\n"),
-        ]
-        assert self.result is not None
-        for path, text in outputs:
-            if path:
-                try:
-                    write_atomically(base / path, text)
-                    self.written.append(path)
-                except OSError as error:
-                    self.result.errors.append(f"{path}: cannot write the report: {error.strerror}")
+        if self.baseline is not None:
+            _, accepted = self._split_accepted()
+            section = baseline_file.markdown_section(accepted, self.baseline.display)
+            markdown += "\n" + section if section else ""
+        if settings.report:
+            self._write(settings.report, markdown, "the report")
+        if settings.json:
+            self._write(
+                settings.json, json.dumps(data, indent=2, sort_keys=True) + "\n", "the report"
+            )
         if step_summary:
             try:
                 with open(step_summary, "a", encoding="utf-8") as handle:
                     handle.write(github_summary(markdown))
             except OSError as error:
+                assert self.result is not None
                 self.result.errors.append(
                     f"GITHUB_STEP_SUMMARY ({step_summary}): cannot append the report: "
                     f"{error.strerror}"
                 )
+
+    def _write_sarif(self) -> None:
+        if self.settings.sarif:
+            display = self.baseline.display if self.baseline is not None else None
+            text = render_sarif(self.summary.tests, self.locations, display)
+            self._write(self.settings.sarif, text, "the SARIF file")
+
+    def _write_pr_summary(self) -> None:
+        if not self.settings.pr_summary:
+            return
+        baseline = self.baseline
+        text = render_pr_summary(
+            self._data(),
+            accepted=baseline.accepted if baseline is not None else 0,
+            baseline=baseline.display if baseline is not None else None,
+            stale=len(baseline.stale(self._test_exists)) if baseline and not baseline.update else 0,
+            report=self.settings.report or None,
+        )
+        self._write(self.settings.pr_summary, text, "the pull-request summary")
+
+    def _write_baseline(self) -> None:
+        baseline = self.baseline
+        if baseline is None or not baseline.update:
+            return
+        try:
+            baseline.write(self._test_exists)
+        except OSError as error:
+            assert self.result is not None
+            self.result.errors.append(
+                f"{baseline.display}: cannot write the baseline: {error.strerror}"
+            )
+
+    def _test_exists(self, nodeid: str) -> bool:
+        """Whether a test may still exist: it was collected, or its module was not collected
+        in full (or at all) in this session."""
+        module = module_of(nodeid)
+        names = self.store.collected.get(module)
+        if not names or module in self.store.incomplete:
+            return True
+        return file_name(nodeid) in names
 
     def pytest_terminal_summary(
         self, terminalreporter: pytest.TerminalReporter, config: pytest.Config
@@ -115,6 +217,8 @@ class SessionReports:
             lines.append(f"Schema checks: {len(self.schema)} finding(s)")
             for item in (self.schema[key] for key in sorted(self.schema)):
                 lines += [f"  {verdict} {item['summary']}", f"    {item['fix']}"]
+        if self.baseline is not None and self.result is not None:
+            lines += self.baseline.lines(self._test_exists)
         if self.result is not None:
             lines += self.store.lines(self.result)
         lines += [f"dbguard: report written to {path}" for path in self.written]
