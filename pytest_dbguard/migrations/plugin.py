@@ -8,10 +8,12 @@ Loaded by ``pytest_dbguard.plugin`` (``pytest_plugins``), so ``-p no:dbguard`` d
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from ..options import read_settings
 from . import items as items_module
 from . import options
 from .report import COLLECTED as _COLLECTED
@@ -31,6 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", items_module.MARKER)
     settings = options.read(config, squawk_executable())
+    if read_settings(config).disable:  # --dbguard-disable turns these checks off too
+        settings = replace(settings, enabled=False)
     config.stash[_CHECKS] = SessionChecks(settings, config.rootpath)
     config.stash[_COLLECTED] = {}
     config.pluginmanager.register(_Reporting(config), "dbguard-migrations-reporting")
@@ -74,6 +78,8 @@ def dbguard_migrations(
     dbguard_migrations_seed: str,
 ) -> DBGuardMigrations:
     """The migration checks, revision by revision: ``dbguard_migrations.check("0004")``."""
+    if read_settings(request.config).disable:
+        pytest.skip("pytest-dbguard's checks are off (--dbguard-disable / ini dbguard_disable)")
     checks = request.config.stash[_CHECKS]
     try:
         target = checks.target(
