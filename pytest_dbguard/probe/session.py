@@ -29,7 +29,7 @@ from .profile import settings_for
 _PROBE = "dbguard_probe"
 _STEP = "dbguard_step"
 # Timeouts the probe accepts at most: it must never make a test wait longer than it would.
-_LOCK_TIMEOUT = "100ms"
+_LOCK_TIMEOUT = "1s"
 _STATEMENT_TIMEOUT = "10s"
 
 
