@@ -24,6 +24,7 @@ from .errors import DBGuardFailure, DBGuardWarning
 from .findings import Finding, Mode
 from .fixtures import check_engine, dbguard  # noqa: F401  (the fixture, registered with the plugin)
 from .markers import MARKERS, TestSpec, read_spec
+from .migrations.report import PAYLOAD_ATTRIBUTE as MIGRATION_FINDINGS
 from .options import Settings, add_options, read_settings
 from .outcome import state
 from .outcome.baseline import apply_baseline
@@ -243,16 +244,20 @@ def pytest_runtest_makereport(
     return report
 
 
+# What travels with a test's report from a pytest-xdist worker to the controller, as attributes
+# of their own (not user properties: JUnit XML would print those).
+_CARRIED = (PAYLOAD_ATTRIBUTE, MIGRATION_FINDINGS)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_report_to_serializable(
     config: pytest.Config, report: pytest.TestReport
 ) -> Generator[None, dict[str, Any] | None, dict[str, Any] | None]:
-    """pytest-xdist sends reports from workers to the controller: the payload goes with them
-    (as an attribute of its own, not a user property: JUnit XML would print those)."""
     data = yield
-    test_payload = getattr(report, PAYLOAD_ATTRIBUTE, None)
-    if data is not None and test_payload is not None:
-        data[PAYLOAD_ATTRIBUTE] = test_payload
+    if data is not None:
+        for name in _CARRIED:
+            if (value := getattr(report, name, None)) is not None:
+                data[name] = value
     return data
 
 
@@ -261,6 +266,8 @@ def pytest_report_from_serializable(
     config: pytest.Config, data: dict[str, Any]
 ) -> Generator[None, pytest.TestReport | None, pytest.TestReport | None]:
     report = yield
-    if report is not None and PAYLOAD_ATTRIBUTE in data:
-        setattr(report, PAYLOAD_ATTRIBUTE, data[PAYLOAD_ATTRIBUTE])
+    if report is not None:
+        for name in _CARRIED:
+            if name in data:
+                setattr(report, name, data[name])
     return report

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
@@ -17,13 +16,13 @@ from ..options import read_settings
 from . import items as items_module
 from . import options
 from .report import COLLECTED as _COLLECTED
+from .report import PAYLOAD_ATTRIBUTE as _PAYLOAD
 from .report import migration_findings_as_data
 from .session import FOUND, DBGuardMigrations, SessionChecks
 from .squawk import executable as squawk_executable
 from .walks import WalkError
 
 _CHECKS = pytest.StashKey[SessionChecks]()
-_PAYLOAD = "dbguard_migration_findings"  # an attribute of a call report
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -101,27 +100,6 @@ def pytest_runtest_makereport(
     found = item.stash.get(FOUND, None)
     if found and call.when == "call":
         setattr(report, _PAYLOAD, [finding.as_data() for finding in found])
-    return report
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_report_to_serializable(
-    config: pytest.Config, report: pytest.TestReport
-) -> Generator[None, dict[str, Any] | None, dict[str, Any] | None]:
-    data = yield
-    payload = getattr(report, _PAYLOAD, None)
-    if data is not None and payload is not None:
-        data[_PAYLOAD] = payload
-    return data
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_report_from_serializable(
-    config: pytest.Config, data: dict[str, Any]
-) -> Generator[None, pytest.TestReport | None, pytest.TestReport | None]:
-    report = yield
-    if report is not None and _PAYLOAD in data:
-        setattr(report, _PAYLOAD, data[_PAYLOAD])
     return report
 
 

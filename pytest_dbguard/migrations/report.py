@@ -9,6 +9,9 @@ import pytest
 
 #: Each migration finding of the session, as plain data (on the pytest-xdist controller too).
 COLLECTED = pytest.StashKey[dict[str, dict[str, Any]]]()
+#: The attribute of a call report that carries its migration findings (pytest_dbguard.plugin
+#: sends it from a pytest-xdist worker to the controller with the report).
+PAYLOAD_ATTRIBUTE = "dbguard_migration_findings"
 
 
 def markdown_section(data: list[dict[str, Any]]) -> str:

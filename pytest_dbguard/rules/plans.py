@@ -306,58 +306,41 @@ def _ordered_equality(part: str) -> str:
     return f"({left} = {right})"
 
 
+def _top_level(text: str) -> Iterator[tuple[int, int]]:
+    """(index, depth) of each character of ``text`` outside quotes, the depth of parentheses
+    counted before a ``(`` and after a ``)``."""
+    depth, quote_char = 0, ""
+    for index, char in enumerate(text):
+        if quote_char:
+            quote_char = "" if char == quote_char else quote_char
+        elif char in "'\"":
+            quote_char = char
+        else:
+            if char == ")":
+                depth -= 1
+            yield index, depth
+            if char == "(":
+                depth += 1
+
+
 def split_and(condition: str) -> list[str]:
     """The parts of a condition joined by a top-level AND: ``((a = 1) AND (b = 2))`` ->
     ``["(a = 1)", "(b = 2)"]``."""
     text = condition.strip()
-    if not (text.startswith("(") and _closing(text, 0) == len(text) - 1):
+    closing = next((i for i, depth in _top_level(text) if depth == 0 and text[i] == ")"), -1)
+    if not (text.startswith("(") and closing == len(text) - 1):
         return [text] if text else []
     inner = text[1:-1]
-    parts, depth, start, quote_char = [], 0, 0, ""
-    index = 0
-    while index < len(inner):
-        char = inner[index]
-        if quote_char:
-            if char == quote_char:
-                quote_char = ""
-        elif char in "'\"":
-            quote_char = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif depth == 0 and inner.startswith(" AND ", index):
-            parts.append(inner[start:index].strip())
-            index += 5
-            start = index
-            continue
-        index += 1
-    if not parts:
+    cuts = [i for i, depth in _top_level(inner) if depth == 0 and inner.startswith(" AND ", i)]
+    if not cuts:
         return [text]
-    parts.append(inner[start:].strip())
-    return parts
+    bounds = [0, *(i + 5 for i in cuts)]
+    ends = [*cuts, len(inner)]
+    return [inner[start:stop].strip() for start, stop in zip(bounds, ends, strict=True)]
 
 
 def join_and(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
-
-
-def _closing(text: str, start: int) -> int:
-    depth, quote_char = 0, ""
-    for index in range(start, len(text)):
-        char = text[index]
-        if quote_char:
-            if char == quote_char:
-                quote_char = ""
-        elif char in "'\"":
-            quote_char = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return index
-    return -1
 
 
 # -- text -------------------------------------------------------------------------------------
