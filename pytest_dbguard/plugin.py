@@ -134,6 +134,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     record.phase = "call"
     capture.active = record
     if _examines(item, config.stash[state.SETTINGS]):
+        examinations.allowed = item.stash[state.SPEC].allow_seqscan
         examiner.current = examinations
     try:
         result = yield

@@ -362,3 +362,40 @@ def test_verdicts_are_reused_while_the_schema_stays_the_same(plan_app: pytest.Py
     result.stdout.fnmatch_lines(
         ["Plans: 5 statements examined on the database, 8 examination(s) reused by later tests"]
     )
+
+
+def test_an_accepted_finding_is_not_proven_until_a_test_needs_it(plan_app: pytest.Pytester) -> None:
+    # The trial index is the dear part of an examination: a test that accepts every whole-table
+    # read of a statement does without it, and a later test that does not accept them proves
+    # the fix then.
+    plan_app.makepyfile(
+        test_accepted="""
+        import pytest
+        from sqlalchemy import text
+
+        def run(engine):
+            with engine.connect() as conn:
+                conn.execute(text("SELECT * FROM users WHERE status = :s"), {"s": "x"}).all()
+
+        @pytest.mark.parametrize("n", range(3))
+        @pytest.mark.allow_seqscan("users")
+        def test_accepted(engine, n):
+            run(engine)
+
+        def test_not_accepted(engine):
+            run(engine)
+
+        @pytest.mark.allow_seqscan("public.users")
+        def test_accepted_after(engine):
+            run(engine)
+        """,
+    )
+    result = plan_app.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "Missing index: no index serves users (status)",
+            "Fix, verified on this database (with it the plan reads users through an index):",
+            "Plans: 2 statements examined on the database, 3 examination(s) reused by later tests",
+        ]
+    )

@@ -32,7 +32,7 @@ from ..snapshots.format import (
     render_snapshot,
 )
 from ..snapshots.location import relative, snapshot_path
-from .examine import Examination
+from .examine import Examination, accepted
 
 IsTestFile = Callable[[str], bool]
 
@@ -101,10 +101,6 @@ def _table_name(read: WholeRead, exam: Examination) -> str:
     return read.table if read.schema in ("", exam.current_schema) else f"{read.schema}.{read.table}"
 
 
-def _allowed(read: WholeRead, exam: Examination, allowed: frozenset[str]) -> bool:
-    return read.table in allowed or f"{read.schema}.{read.table}" in allowed
-
-
 def _columns(candidate: Candidate) -> str:
     return f"{candidate.target} ({', '.join(candidate.columns)})"
 
@@ -127,7 +123,7 @@ def missing_index(
         reads, indexes = list(exam.reads), list(exam.candidates)
     else:
         return None
-    if all(_allowed(read, exam, allowed) for read in reads):
+    if all(accepted(read, allowed) for read in reads):
         return None
     plural = "es" if len(indexes) > 1 else ""
     served = ", ".join(_columns(candidate) for candidate in indexes)

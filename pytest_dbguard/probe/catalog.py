@@ -17,7 +17,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .session import Probe
+from .driver import Driver
+from .session import Probe, read_catalog
 
 _FIRST_USER_OID = 16384  # PostgreSQL's FirstNormalObjectId: objects below it are built in
 
@@ -77,15 +78,16 @@ class SchemaVersion:
     catalog: str  # a hash of what the catalog says of every relation
 
 
-def schema_signal(probe: Probe) -> SchemaVersion:
-    """The connection's server, role and search path, with the cheap DDL signal as ``catalog``."""
-    row = probe.rows(SCHEMA_SIGNAL_SQL)[0]
+def schema_signal(driver: Driver) -> SchemaVersion:
+    """The connection's server, role and search path, with the cheap DDL signal as ``catalog``
+    (one round trip: it runs for each test)."""
+    row = read_catalog(driver, SCHEMA_SIGNAL_SQL)[0]
     return SchemaVersion(*(str(value) for value in row))
 
 
-def schema_content(probe: Probe) -> str:
+def schema_content(driver: Driver) -> str:
     """The hash of what the catalog says of every relation (heavier: once per signal)."""
-    return str(probe.rows(SCHEMA_CONTENT_SQL)[0][0])
+    return str(read_catalog(driver, SCHEMA_CONTENT_SQL)[0][0])
 
 
 @dataclass(frozen=True)

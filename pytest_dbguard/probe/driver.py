@@ -56,6 +56,14 @@ class Driver:
         (``None``: the text goes to the server as it is)."""
         raise NotImplementedError
 
+    def script_rows(self, statements: list[str]) -> Rows:
+        """The plugin's own statements, in one round trip where the driver allows it; the rows
+        of the one that returns rows."""
+        found: Rows = []
+        for statement in statements:
+            found = self.rows(statement) or found
+        return found
+
     def positional(self, text: str, parameters: Any) -> tuple[str, int]:
         """``text`` with its placeholders written ``$1, $2, ...`` as the server reads them, and
         how many there are: what the driver would send for it."""
@@ -140,6 +148,16 @@ class _Psycopg(Driver):
             cursor.execute(sql, parameters, prepare=False, binary=True)
             return list(cursor.fetchall()) if cursor.description else []
 
+    def script_rows(self, statements: list[str]) -> Rows:
+        with _outside_prepared_cache(self.connection), self._cursor() as cursor:
+            cursor.execute("; ".join(statements), prepare=False)
+            found: Rows = []
+            while True:
+                if cursor.description:
+                    found = list(cursor.fetchall())
+                if not cursor.nextset():
+                    return found
+
     def positional(self, text: str, parameters: Any) -> tuple[str, int]:
         return _pyformat_to_dollar(text, parameters)
 
@@ -176,6 +194,21 @@ class _AsyncPsycopg(_Psycopg):
             async with self._cursor() as cursor:
                 await cursor.execute(sql, parameters, prepare=False, binary=True)
                 return list(await cursor.fetchall()) if cursor.description else []
+
+    def script_rows(self, statements: list[str]) -> Rows:
+        rows: Rows = await_only(self._script_rows(statements))
+        return rows
+
+    async def _script_rows(self, statements: list[str]) -> Rows:
+        with _outside_prepared_cache(self.connection):
+            async with self._cursor() as cursor:
+                await cursor.execute("; ".join(statements), prepare=False)
+                found: Rows = []
+                while True:
+                    if cursor.description:
+                        found = list(await cursor.fetchall())
+                    if not cursor.nextset():
+                        return found
 
 
 class _Psycopg2(Driver):

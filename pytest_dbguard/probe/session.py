@@ -124,6 +124,38 @@ def open_probe(driver: Driver, profile: dict[str, str]) -> Iterator[Probe]:
         _close(driver, closing, probe.prepared)
 
 
+def read_catalog(driver: Driver, sql: str) -> Rows:
+    """One read-only catalog query, whatever the connection's state, in a round trip where the
+    driver allows it: its own implicit transaction in autocommit mode, a transaction of its own
+    (rolled back) when none is open, a savepoint (released) inside the test's transaction.
+    Lighter than a probe: no settings, nothing to undo."""
+    state = driver.state()
+    if state is State.FAILED:
+        raise ProbeUnavailable("the test's transaction is already aborted")
+    if state is State.BUSY:
+        raise ProbeUnavailable("the connection is closed or busy")
+    if state is State.IDLE and not driver.begins_implicitly:
+        try:
+            return driver.rows(sql)
+        except Exception as error:
+            raise ProbeUnavailable(first_line(error)) from None
+    statements, recovery = (
+        ([sql, "ROLLBACK"], ["ROLLBACK"])
+        if state is State.IDLE
+        else (
+            [f"SAVEPOINT {_PROBE}", sql, f"RELEASE SAVEPOINT {_PROBE}"],
+            [f"ROLLBACK TO SAVEPOINT {_PROBE}", f"RELEASE SAVEPOINT {_PROBE}"],
+        )
+    )
+    try:
+        return driver.script_rows(statements)
+    except Exception as error:
+        driver.execute("; ".join(recovery))
+        if "current transaction is aborted" in str(error):
+            raise ProbeUnavailable("the test's transaction is already aborted") from None
+        raise ProbeUnavailable(first_line(error)) from None
+
+
 def _close(driver: Driver, closing: list[str], prepared: list[str]) -> None:
     """Roll the probe back; then free its prepared statements (DEALLOCATE is not undone by a
     rollback, and must run in a transaction that is not aborted: after the rollback)."""
