@@ -22,8 +22,8 @@ MARKERS = {
     "num_queries": "num_queries(n, *, kinds=None, match=None): fail unless the test runs "
     "exactly n counted SQL statements (pytest-dbguard)",
     "allow_nplusone": "allow_nplusone: this test may contain N+1 query patterns (pytest-dbguard)",
-    "allow_seqscan": "allow_seqscan(*tables): unavoidable sequential scans on these tables are "
-    "accepted in this test (pytest-dbguard)",
+    "allow_seqscan": "allow_seqscan(*tables): whole-table reads of these tables (missing "
+    "indexes) are accepted in this test (pytest-dbguard)",
     "allow_lint": "allow_lint(*names): these plan lints (correlated_subquery, cartesian_join, "
     "sort_without_index) are accepted in this test (pytest-dbguard)",
     "snapshot_plans": "snapshot_plans: check this test's EXPLAIN plans against its golden "

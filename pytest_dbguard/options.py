@@ -43,13 +43,13 @@ _OPTIONS = (
     _Option("nplusone", "N+1 verdicts: fail, warn or off (default fail).", "fail"),
     _Option(
         "seqscan",
-        "Verdicts on sequential scans that no index can avoid, on PostgreSQL: fail, warn or off "
-        "(default fail).",
+        "Missing indexes on PostgreSQL (a table read in full that an index, proven with a trial "
+        "index, would spare): fail, warn or off (default fail).",
         "fail",
     ),
     _Option(
         "allow_seqscan",
-        "Tables whose unavoidable sequential scans are accepted in every test.",
+        "Tables whose whole-table reads are accepted in every test.",
         "",
         cli=False,
         ini_type="args",
