@@ -66,7 +66,7 @@ class Examination:
     candidates: list[Candidate] = field(default_factory=list)
     fix: Fix | None = None
     trial_error: str | None = None  # why the candidates could not be tried
-    trial_skipped: bool = False  # every read was accepted where it was examined
+    trial_skipped: bool = False  # no candidates: every read was accepted where it was examined
     lint_hits: list[LintHit] = field(default_factory=list)
     facts: dict[tuple[str, str], TableFacts] = field(default_factory=dict)
     indexes: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # definitions
@@ -96,6 +96,7 @@ class Examiner:
         self.current: TestExaminations | None = None
         self._cache: dict[tuple[str, SchemaVersion], Examination] = {}
         self._versions: dict[SchemaVersion, SchemaVersion] = {}  # signal -> content version
+        self._facts: dict[tuple[tuple[str, str], SchemaVersion], catalog.RelationFacts] = {}
         self._lock = threading.Lock()
 
     def __call__(
@@ -175,6 +176,21 @@ class Examiner:
         accepted in the test that made it) must be made again: this test accepts fewer."""
         return exam.trial_skipped and not all(accepted(read, test.allowed) for read in exam.reads)
 
+    def _relation_facts(
+        self, probe: Probe, relations: list[tuple[str, str]], version: SchemaVersion
+    ) -> list[catalog.RelationFacts]:
+        """The catalog's facts about these relations, asked once per relation and schema
+        version (a module's statements read the same few tables)."""
+        found = {relation: self._facts.get((relation, version)) for relation in relations}
+        missing = [relation for relation, facts in found.items() if facts is None]
+        for facts in catalog.relation_facts(probe, missing):
+            found[(facts.schema, facts.name)] = facts
+            with self._lock:
+                if len(self._facts) >= _MAX_CACHED:
+                    self._facts.clear()
+                self._facts[((facts.schema, facts.name), version)] = facts
+        return [facts for facts in found.values() if facts is not None]
+
     def _keep(self, key: tuple[str, SchemaVersion], examination: Examination) -> None:
         with self._lock:
             if len(self._cache) >= _MAX_CACHED:
@@ -210,7 +226,7 @@ class Examiner:
             for node in plan_nodes(exam.plan)
             if "Relation Name" in node
         }
-        for facts in catalog.relation_facts(probe, sorted(relations)):
+        for facts in self._relation_facts(probe, sorted(relations), version):
             usable = [index for index in facts.indexes if index.valid and not index.partial]
             exam.facts[(facts.schema, facts.name)] = TableFacts(
                 facts.schema,
@@ -226,13 +242,14 @@ class Examiner:
         exam.reads = whole_reads(exam.plan, index_columns)
         exam.lint_hits = lint_plans(exam.plan)
         if exam.reads and self.trials:
-            exam.candidates = candidates_for(
-                exam.plan, exam.reads, exam.facts, version.current_schema
-            )
-            if exam.candidates and all(accepted(read, test.allowed) for read in exam.reads):
-                exam.trial_skipped = True  # a finding the test accepts: not worth an index
-            elif exam.candidates:
-                self._try(target, exam)
+            if all(accepted(read, test.allowed) for read in exam.reads):
+                exam.trial_skipped = True  # the test accepts them: no index to look for
+            else:
+                exam.candidates = candidates_for(
+                    exam.plan, exam.reads, exam.facts, version.current_schema
+                )
+                if exam.candidates:
+                    self._try(target, exam)
         return exam
 
     def _try(self, target: explain.Statement, exam: Examination) -> None:

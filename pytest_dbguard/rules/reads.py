@@ -20,13 +20,13 @@ flag) is not a finding.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from .conditions import parse_condition
-
 _INDEX_WALKS = ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
 _ORDER_PRESERVING = ("Limit", "Result", "Subquery Scan", "LockRows")
+_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def _judge(
             return None
         return read(scan, f"a walk of the whole index {index} without a condition")
     columns = index_columns.get(index)
-    if columns and columns[0] is not None and not _constrains(condition, columns[0]):
+    if columns and columns[0] is not None and not _constrains(condition, alias, columns[0]):
         return read(
             scan,
             f"a walk of the whole index {index}: its condition skips its first column "
@@ -124,10 +124,20 @@ def _ordered_top_rows(node: dict[str, Any], ancestors: list[dict[str, Any]]) -> 
     return False
 
 
-def _constrains(condition: str, column: str) -> bool:
-    from sqlglot import exp
+def _constrains(condition: str, alias: str, column: str) -> bool:
+    """Whether an Index Cond names the scanned relation's ``column``. EXPLAIN VERBOSE qualifies
+    every column with its relation's alias, and an Index Cond holds only the index's own
+    columns of that relation, so a match of ``alias.column`` outside string literals says it;
+    it spares the import of sqlglot (a fifth of a second) for the plans of most sessions."""
+    text = _STRING_LITERAL.sub("''", condition)
+    return re.search(_qualified(alias, column), text) is not None
 
-    tree = parse_condition(condition)
-    if tree is None:
-        return True  # unreadable: do not claim a full walk
-    return any(found.name == column for found in tree.find_all(exp.Column))
+
+def _qualified(alias: str, column: str) -> str:
+    """A pattern for ``alias.column`` as EXPLAIN prints it, each name bare or quoted."""
+
+    def name(identifier: str) -> str:
+        quoted = '"' + identifier.replace('"', '""') + '"'
+        return f"(?:{re.escape(identifier)}|{re.escape(quoted)})"
+
+    return rf'(?<![\w$".]){name(alias)}\.{name(column)}(?![\w$"])'

@@ -272,3 +272,35 @@ def test_the_recordings_are_the_corpus_s() -> None:
             rec = recording(case, major)
             assert (rec.data["case"], rec.notes) == (case, expect[case]), rec.id
             assert rec.data["server_version_num"] // 10000 == major
+
+
+@pytest.mark.parametrize(
+    ("condition", "skips"),
+    [
+        # The outer side's column of the same name is no condition on the scanned table's.
+        ("(lines.purchase_id = (purchases.id)::bigint)", True),
+        ("((lines.id = $1) AND (lines.purchase_id = purchases.id))", False),
+        ("(lines.purchase_id = ANY ('{lines.id}'::text[]))", True),  # a literal names nothing
+        ('("lines"."id" = $1)', False),
+        ("(lines.identifier = $1)", True),  # a longer name
+    ],
+)
+def test_which_columns_an_index_cond_constrains(condition: str, skips: bool) -> None:
+    """An index on (id, purchase_id) walked for ``condition``: a whole read when the condition
+    does not name lines.id, its first column, as EXPLAIN VERBOSE prints it."""
+    plan = {
+        "Node Type": "Index Scan",
+        "Index Name": "ix_lines_id_purchase",
+        "Relation Name": "lines",
+        "Schema": "public",
+        "Alias": "lines",
+        "Index Cond": condition,
+    }
+    reads = whole_reads(plan, {"ix_lines_id_purchase": ("id", "purchase_id")})
+    assert [read.why for read in reads] == (
+        [
+            "a walk of the whole index ix_lines_id_purchase: its condition skips its first column (id)"
+        ]
+        if skips
+        else []
+    )
