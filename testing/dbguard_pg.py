@@ -99,6 +99,10 @@ def pytest_configure(config: pytest.Config) -> None:
         ) from None
     for name in ("host", "port", "user", "password"):
         setattr(config.option, f"postgresql_{name}", parts[name] or None)
+    if not config.option.postgresql_dbname:
+        # pytest-postgresql's default name ("tests", its template "tests_tmpl") is the same
+        # for every run: two runs on one shared server would drop each other's databases.
+        config.option.postgresql_dbname = f"dbguard_{os.getpid()}_"
 
 
 def pytest_report_header(config: pytest.Config) -> str:
