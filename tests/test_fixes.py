@@ -203,7 +203,7 @@ def test_allowed(engine):
 
 
 def test_plan_lints(plan_app: pytest.Pytester) -> None:
-    plan_app.makepyfile(test_lints=LINTS)
+    plan_app.makepyfile(test_plan_lint_cases=LINTS)  # a name no other test module has
     warned = plan_app.runpytest()
     warned.assert_outcomes(passed=6, warnings=3)
     failed = plan_app.runpytest("--dbguard-lints=fail")

@@ -162,7 +162,8 @@ class Capture:
             prop.key,
             bool(prop.uselist),
             self.finder.find(),
-            id(parent),
+            parent.key if parent.key is not None else id(parent),
+            state.session.hash_key,
         )
 
 

@@ -8,7 +8,7 @@ the test's outcome (``outcome/``).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -145,7 +145,10 @@ class Statement:
 
 @dataclass(slots=True)
 class LazyLoads:
-    """Lazy loads of one relationship from one call site."""
+    """Lazy loads of one relationship from one call site within one unit of work (a Session:
+    a web request, a job, or a test's own session), so loads in separate requests of one test
+    are never summed. Parents are told apart by identity key, which, unlike ``id()``, is not
+    reused when an object is garbage collected."""
 
     relationship: str  # "ResearchItem.prompts"
     parent_class: str
@@ -154,7 +157,7 @@ class LazyLoads:
     site_key: SiteKey | None
     first_seq: int
     count: int = 0
-    parents: set[int] = field(default_factory=set)
+    parents: set[Hashable] = field(default_factory=set)
     seqs: list[int] = field(default_factory=list)
 
 
@@ -184,7 +187,7 @@ class Record:
         self.statements: dict[str, Statement] = {}  # by text, several texts may share one
         self.by_shape: dict[str, Statement] = {}
         self.log: list[tuple[int, Statement, str, SiteKey | None, bool, int, Any, str]] = []
-        self.lazy_loads: dict[tuple[str, SiteKey | None], LazyLoads] = {}
+        self.lazy_loads: dict[tuple[str, SiteKey | None, int], LazyLoads] = {}
         self.nplusone_allowed: list[list[int]] = []  # [first seq, end seq] of allowance blocks
         self.lock = threading.Lock()
 
@@ -227,15 +230,16 @@ class Record:
         attribute: str,
         collection: bool,
         site_key: SiteKey | None,
-        parent: int,
+        parent: Hashable,
+        unit: int,
     ) -> None:
         with self.lock:
-            loads = self.lazy_loads.get((relationship, site_key))
+            loads = self.lazy_loads.get((relationship, site_key, unit))
             if loads is None:
                 loads = LazyLoads(
                     relationship, parent_class, attribute, collection, site_key, self.total
                 )
-                self.lazy_loads[(relationship, site_key)] = loads
+                self.lazy_loads[(relationship, site_key, unit)] = loads
             loads.count += 1
             if len(loads.parents) < _MAX_PARENTS:
                 loads.parents.add(parent)

@@ -21,11 +21,22 @@ _ALLOW_HINT = (
 
 
 def find_nplusone(record: Record, threshold: int, mode: Mode) -> list[Finding]:
-    findings = [_lazy_load_finding(record, loads, mode) for loads in record.lazy_loads.values()]
+    findings = [_lazy_load_finding(record, loads, mode) for loads in _worst_unit_per_site(record)]
     for statement in record.shapes():
         if statement.shape.kind == "select" and not statement.shape.internal:
             findings += _repeated_select_findings(record, statement, threshold, mode)
     return [finding for finding in findings if finding is not None]
+
+
+def _worst_unit_per_site(record: Record) -> list[LazyLoads]:
+    """One finding per relationship and call site: the unit of work (Session) that loaded it
+    for the most parents; the same view hit by two requests is one N+1, not two."""
+    worst: dict[tuple[str, SiteKey | None], LazyLoads] = {}
+    for (relationship, site_key, _unit), loads in record.lazy_loads.items():
+        kept = worst.get((relationship, site_key))
+        if kept is None or len(loads.parents) > len(kept.parents):
+            worst[(relationship, site_key)] = loads
+    return list(worst.values())
 
 
 def _lazy_load_finding(record: Record, loads: LazyLoads, mode: Mode) -> Finding | None:
