@@ -29,8 +29,9 @@ from .options import Settings, add_options, read_settings
 from .outcome import state
 from .outcome.baseline import apply_baseline
 from .outcome.examine import Examiner, TestExaminations
-from .outcome.judge import TestOutcome, check_plans, judge
+from .outcome.judge import TestOutcome, judge
 from .outcome.payload import PAYLOAD_ATTRIBUTE, payload
+from .outcome.plan_snapshots import check_plans
 from .reports.session import SessionReports
 from .rules.schema import SchemaFinding
 
