@@ -222,7 +222,7 @@ def _session_schema(item: pytest.Item) -> list[SchemaFinding]:
         config.stash[state.SCHEMA_CHECKED] = True
         try:
             return check_engine(engine)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (a failed schema check is a warning, never the test's error)
             warnings.warn(DBGuardWarning(f"schema checks failed: {error}"), stacklevel=1)
             return []
     return []
@@ -253,7 +253,7 @@ _CARRIED = (PAYLOAD_ATTRIBUTE, MIGRATION_FINDINGS)
 
 @pytest.hookimpl(wrapper=True)
 def pytest_report_to_serializable(
-    config: pytest.Config, report: pytest.TestReport
+    report: pytest.TestReport,
 ) -> Generator[None, dict[str, Any] | None, dict[str, Any] | None]:
     data = yield
     if data is not None:
@@ -265,7 +265,7 @@ def pytest_report_to_serializable(
 
 @pytest.hookimpl(wrapper=True)
 def pytest_report_from_serializable(
-    config: pytest.Config, data: dict[str, Any]
+    data: dict[str, Any],
 ) -> Generator[None, pytest.TestReport | None, pytest.TestReport | None]:
     report = yield
     if report is not None:

@@ -114,9 +114,9 @@ pg_database = factories.postgresql("postgresql_server")
 
 
 @pytest.fixture
-def database_url(pg_database: psycopg.Connection) -> Iterator[str]:
+def database_url(pg_database: psycopg.Connection) -> str:
     """A SQLAlchemy URL (psycopg 3) for a fresh, empty database, dropped after the test."""
-    yield sqlalchemy_url(pg_database, "postgresql+psycopg")
+    return sqlalchemy_url(pg_database, "postgresql+psycopg")
 
 
 def sqlalchemy_url(connection: psycopg.Connection, driver: str) -> str:

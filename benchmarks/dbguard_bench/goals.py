@@ -163,7 +163,7 @@ def plans(bench: Bench) -> Section:
     section.note(f"{written} snapshot files written for {suite.tests} tests.")
     runs = bench.measure(section, [default, checked], bench.rounds_of(5))
     section.read_ratio(runs, checked, default, 1.5)
-    section.ratio_table(runs, lambda job: default)
+    section.ratio_table(runs, lambda _job: default)
     return section
 
 

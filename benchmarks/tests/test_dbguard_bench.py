@@ -36,7 +36,8 @@ def test_ratio_of_the_same_rounds_and_its_interval() -> None:
     estimate = stats.ratio(slower, base)
     # each round's runs are twice as slow: every draw of the rounds gives 2x
     assert estimate.value == pytest.approx(2.0)
-    assert estimate.low == pytest.approx(2.0) and estimate.high == pytest.approx(2.0)
+    assert estimate.low == pytest.approx(2.0)
+    assert estimate.high == pytest.approx(2.0)
 
 
 def test_readings_against_a_limit() -> None:
@@ -58,7 +59,8 @@ def test_added_ratio_and_per_test_sums() -> None:
 def test_orm_suite_tests_stay_within_5_to_25_statements(tmp_path: Path) -> None:
     suite = suites.orm_suite(tmp_path, "orm", modules=3, tests_per_module=20)
     sources = [p.read_text() for p in sorted(suite.path.glob("test_shop_*.py"))]
-    assert len(sources) == 3 and suite.tests == 60
+    assert len(sources) == 3
+    assert suite.tests == 60
     assert all("events_by_action" in test for s in sources for test in s.split("def test_")[1:])
     assert "m002_event" in (suite.path / "pytest.ini").read_text()
     assert suites.SMALLEST * 60 <= suite.statements <= suites.LARGEST * 60
@@ -70,7 +72,8 @@ def test_orm_suite_passes_with_and_without_the_plugin(tmp_path: Path, fixtures: 
     runner = Runner(tmp_path / "work")
     for mode in (Mode("none", ("-p", "no:dbguard")), Mode("dbguard")):
         run = runner.run(Job(suite, mode, "sqlite", "sqlite://"))  # raises if a test fails
-        assert run.tests == 10 and run.warnings == 0, run.warning_texts
+        assert run.tests == 10
+        assert run.warnings == 0, run.warning_texts
 
 
 def test_capture_suite_and_counter(tmp_path: Path) -> None:
@@ -78,7 +81,8 @@ def test_capture_suite_and_counter(tmp_path: Path) -> None:
     assert suite.statements == 100
     counter = Mode("counter", ("-p", "no:dbguard", "-p", "bench_counter"))
     run = Runner(tmp_path / "work").run(Job(suite, counter, "sqlite", "sqlite://"))
-    assert run.tests == 4 and all(wall > 0 for wall, _ in run.per_test.values())
+    assert run.tests == 4
+    assert all(wall > 0 for wall, _ in run.per_test.values())
 
 
 def test_probe_fails_under_the_plugin(tmp_path: Path) -> None:

@@ -135,7 +135,7 @@ class CallSiteFinder:
         a message or the N+1 check asks for it, once per test and key.
         """
         user_file = self._user_file
-        frame: FrameType | None = sys._getframe(2)
+        frame: FrameType | None = sys._getframe(2)  # noqa: SLF001 (CPython's documented fast frame access)
         while frame is not None:
             known = user_file.get(frame.f_code.co_filename)
             if known is None:

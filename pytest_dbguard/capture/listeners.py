@@ -22,7 +22,7 @@ from .record import Record, Sample, ShapeCache, Statement, kept_parameters, para
 
 #: Called with (record, statement, connection, parameters, executemany) after the first
 #: successful run of a statement shape in a test.
-Examiner = Callable[[Record, Statement, Connection, Any, bool], None]
+Examiner = Callable[[Statement, Connection, Any, bool], None]
 
 
 class Capture:
@@ -58,7 +58,7 @@ class Capture:
     def _on_cursor_execute(
         self,
         conn: Connection | None,
-        cursor: Any,
+        _cursor: Any,
         text: str,
         parameters: Any,
         context: Any,
@@ -113,10 +113,10 @@ class Capture:
     def _on_cursor_executed(
         self,
         conn: Connection,
-        cursor: Any,
+        _cursor: Any,
         text: str,
         parameters: Any,
-        context: Any,
+        _context: Any,
         executemany: bool,
     ) -> None:
         """After a statement ran without error: the first run of its shape in this test goes to
@@ -129,7 +129,7 @@ class Capture:
         if statement is None or statement.examined:
             return
         statement.examined = True
-        examiner(record, statement, conn, parameters, executemany)
+        examiner(statement, conn, parameters, executemany)
 
     def _remember_engine(self, engine: Engine) -> None:
         if not any(reference() is engine for reference in self.engines):

@@ -170,7 +170,7 @@ class Recorder:
 
     def site(self) -> dict[str, Any] | None:
         """The line of the revision file that sent the statement being executed."""
-        frame: types.FrameType | None = sys._getframe(2)
+        frame: types.FrameType | None = sys._getframe(2)  # noqa: SLF001 (CPython's documented fast frame access)
         while frame is not None:
             site = self.site_of(frame.f_code, frame.f_lineno)
             if site is not None:
@@ -191,11 +191,11 @@ class Recorder:
     def _before(
         self,
         conn: Connection,
-        cursor: Any,
+        _cursor: Any,
         statement: str,
-        parameters: Any,
-        context: Any,
-        executemany: bool,
+        _parameters: Any,
+        _context: Any,
+        _executemany: bool,
     ) -> None:
         if self.guard and conn.engine.url.database != self.database:
             raise ForeignDatabase(
@@ -212,24 +212,24 @@ class Recorder:
         in_transaction = not getattr(dbapi_connection, "autocommit", False)
         try:
             before = read_state(dbapi_connection)
-        except Exception:  # an aborted transaction: the statement will fail on its own
+        except Exception:  # noqa: BLE001 (an aborted transaction: the statement will fail on its own)
             before = None
         self._pending[id(conn)] = _Pending(statement, site, in_transaction, before)
 
     def _guarded(self, work: Callable[[], None]) -> None:
         try:
             work()
-        except Exception:
+        except Exception:  # noqa: BLE001 (a failure of the observer is reported, never raised into the revision)
             self.internal_errors.append(traceback.format_exc())
 
     def _after(
         self,
         conn: Connection,
-        cursor: Any,
-        statement: str,
-        parameters: Any,
-        context: Any,
-        executemany: bool,
+        _cursor: Any,
+        _statement: str,
+        _parameters: Any,
+        _context: Any,
+        _executemany: bool,
     ) -> None:
         pending = self._pending.pop(id(conn), None)
         if pending is None:

@@ -104,7 +104,7 @@ def not_valid_fix(table: str, constraint: dict[str, Any]) -> str:
     )
 
 
-def drop_fix(kind: str, name: str) -> str:
+def drop_fix(kind: str) -> str:
     return (
         f"stop using the {kind} in the application first (remove it from the models), deploy, "
         f"keep a backup of its data, and drop it in a later release; when that is done, say so "
@@ -112,7 +112,7 @@ def drop_fix(kind: str, name: str) -> str:
     )
 
 
-def type_change_fix(table: str, change: dict[str, Any]) -> str:
+def type_change_fix(change: dict[str, Any]) -> str:
     return (
         f"add a new {change['new']} column, keep it in sync with a trigger, fill it in batches, "
         "then swap the columns in a short transaction (types that need no rewrite: varchar(n) "

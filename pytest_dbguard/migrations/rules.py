@@ -299,7 +299,7 @@ def _observed_findings(revision: _Revision, statement: dict[str, Any]) -> None:
                 statement=sql,
                 table=table,
                 lock=lock_on(table),
-                fix=patterns.drop_fix("column", f"{table}.{dropped['column']}"),
+                fix=patterns.drop_fix("column"),
             )
     for dropped in changes.get("dropped_tables", ()):
         table = dropped["table"]
@@ -311,7 +311,7 @@ def _observed_findings(revision: _Revision, statement: dict[str, Any]) -> None:
                 statement=sql,
                 table=table,
                 lock=lock_on(table),
-                fix=patterns.drop_fix("table", table),
+                fix=patterns.drop_fix("table"),
             )
     for change in changes.get("type_changes", ()):
         table = change["table"]
@@ -325,7 +325,7 @@ def _observed_findings(revision: _Revision, statement: dict[str, Any]) -> None:
                 statement=sql,
                 table=table,
                 lock=lock_on(table),
-                fix=patterns.type_change_fix(table, change),
+                fix=patterns.type_change_fix(change),
             )
     for table in sorted(rewritten - explained):
         if table in revision.before:

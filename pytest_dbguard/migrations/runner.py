@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
         result = walk(request)
     except SetupError as error:
         result = {"error": {"kind": error.kind, "message": str(error)}}
-    except Exception as error:  # a bug of the plugin: the parent shows it with its traceback
+    except Exception as error:  # noqa: BLE001 (a bug of the plugin: the parent shows it with its traceback)
         result = {
             "error": {
                 "kind": "internal",
@@ -122,7 +122,7 @@ def fresh_database(url: URL, owner: int) -> Iterator[URL]:
                 f"{url.username} CREATEDB) or give a URL of a role that may.",
             ) from None
         raise _connect_error(url, error) from None
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (any driver's connection error)
         raise _connect_error(url, error) from None
     try:
         yield url.set(database=name)
@@ -239,7 +239,7 @@ class _Run:
                 "its URL from config.get_main_option('sqlalchemy.url') (Alembic's template "
                 "does), or set dbguard_migrations_url_env to the environment variable it reads.",
             ) from None
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (a user's revision or env.py may raise anything)
             return self.error(error)
         finally:
             self.recorder.guard = False
@@ -313,7 +313,7 @@ def walk(request: dict[str, Any]) -> dict[str, Any]:
                 )
             stopped: str | None = None
             for revision in revisions:
-                entry = _entry(revision, request, run)
+                entry = _entry(revision, request)
                 if stopped is not None:
                     entry["not_checked"] = stopped
                 else:
@@ -340,7 +340,7 @@ def walk(request: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _entry(revision: Any, request: dict[str, Any], run: _Run) -> dict[str, Any]:
+def _entry(revision: Any, request: dict[str, Any]) -> dict[str, Any]:
     down = revision.down_revision
     return {
         "revision": revision.revision,

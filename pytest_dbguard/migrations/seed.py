@@ -94,7 +94,7 @@ def seed(connection: Connection, revision: str, hook: SeedHook | None) -> list[s
         try:
             hook(connection, revision)
             connection.commit()
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (the user's seed function may raise anything)
             connection.rollback()
             notes.append(f"the seed function failed: {type(error).__name__}: {first_line(error)}")
     tables = _tables(connection)
@@ -165,7 +165,7 @@ def _fill(connection: Connection, table: _Table) -> str | None:
             connection.execute(text(statement), parameters)
             connection.commit()
             return None
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (the user's seed rows may fail in any driver's way)
             connection.rollback()
             first_error = first_error or first_line(error)
     return first_error

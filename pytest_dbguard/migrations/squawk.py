@@ -48,7 +48,7 @@ class _SiteBuffer:
         pass
 
     def _line(self) -> int | None:
-        frame = sys._getframe(1)
+        frame = sys._getframe(1)  # noqa: SLF001 (CPython's documented fast frame access)
         while frame is not None:
             if os.path.realpath(frame.f_code.co_filename) == self.revision_path:
                 return frame.f_lineno
@@ -88,7 +88,7 @@ def check_revision(
         return {"skipped": "a merge revision has no single offline range", "findings": []}
     try:
         chunks = offline_statements(config_path, url, revision)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (a user's revision or env.py may raise anything)
         return {"skipped": f"offline SQL failed: {first_line(error)}", "findings": []}
     try:
         findings = run(executable, chunks, display_file, server_version)

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ..capture.fingerprint import fingerprint
-from ..capture.record import Record, Statement
+from ..capture.record import Statement
 from ..probe import catalog, explain
 from ..probe.catalog import SchemaVersion
 from ..probe.driver import Driver, driver_for
@@ -101,7 +101,6 @@ class Examiner:
 
     def __call__(
         self,
-        record: Record,
         statement: Statement,
         conn: Connection,
         parameters: Any,
@@ -127,7 +126,7 @@ class Examiner:
         per_run = self.as_is or self.analyze  # plans that depend on the values
         try:
             dbapi = conn.connection.dbapi_connection
-        except Exception as error:  # a closed or invalidated connection
+        except Exception as error:  # noqa: BLE001 (a closed or invalidated connection, in any driver's way)
             return Examination(note=f"the connection is not usable ({first_line(error)})")
         driver = driver_for(dbapi)
         if driver is None:
@@ -155,7 +154,7 @@ class Examiner:
                 return cached
         except ProbeUnavailable as reason:
             return Examination(note=str(reason))
-        except Exception as error:  # the probe must never break the user's test
+        except Exception as error:  # noqa: BLE001 (the probe must never break the user's test)
             return Examination(note=f"{_describe(error)}")
 
     def _version(self, driver: Driver) -> SchemaVersion:

@@ -50,5 +50,5 @@ def judge(
     findings, notes = plan_findings(record, examinations, spec, settings, is_test_file)
     outcome.findings += findings
     outcome.notes += notes
-    attach_plans(record, examinations, outcome.findings)
+    attach_plans(examinations, outcome.findings)
     return outcome

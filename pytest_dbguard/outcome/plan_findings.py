@@ -54,9 +54,7 @@ def plan_findings(
     return findings, notes
 
 
-def attach_plans(
-    record: Record, examinations: dict[str, Examination], findings: list[Finding]
-) -> None:
+def attach_plans(examinations: dict[str, Examination], findings: list[Finding]) -> None:
     """Give findings about a statement (N+1, duplicates) its plan, for the report."""
     for finding in findings:
         details = finding.details

@@ -64,7 +64,7 @@ class Driver:
             found = self.rows(statement) or found
         return found
 
-    def positional(self, text: str, parameters: Any) -> tuple[str, int]:
+    def positional(self, text: str, _parameters: Any) -> tuple[str, int]:
         """``text`` with its placeholders written ``$1, $2, ...`` as the server reads them, and
         how many there are: what the driver would send for it."""
         return text, _count_dollar_parameters(text)

@@ -81,7 +81,7 @@ class Statement:
         try:
             with self.probe.step():
                 self.probe.rows(f"PREPARE {_PREPARED} AS {text}")
-        except Exception:
+        except Exception:  # noqa: BLE001 (any driver's error: the statement cannot be prepared, so it is not examined)
             return False
         self.probe.prepared.append(_PREPARED)
         return True

@@ -112,7 +112,7 @@ def open_probe(driver: Driver, profile: dict[str, str]) -> Iterator[Probe]:
         driver.execute(
             "; ".join([*opening, pin_settings_sql(profile, server_major), f"SAVEPOINT {_STEP}"])
         )
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (any driver's error: the drivers share no base class)
         _close(driver, closing, [])
         if "current transaction is aborted" in str(error):  # asyncpg cannot tell beforehand
             raise ProbeUnavailable("the test's transaction is already aborted") from None
@@ -137,7 +137,7 @@ def read_catalog(driver: Driver, sql: str) -> Rows:
     if state is State.IDLE and not driver.begins_implicitly:
         try:
             return driver.rows(sql)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (any driver's error: the drivers share no base class)
             raise ProbeUnavailable(first_line(error)) from None
     statements, recovery = (
         ([sql, "ROLLBACK"], ["ROLLBACK"])
@@ -149,7 +149,7 @@ def read_catalog(driver: Driver, sql: str) -> Rows:
     )
     try:
         return driver.script_rows(statements)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (any driver's error: the drivers share no base class)
         driver.execute("; ".join(recovery))
         if "current transaction is aborted" in str(error):
             raise ProbeUnavailable("the test's transaction is already aborted") from None

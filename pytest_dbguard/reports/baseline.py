@@ -229,7 +229,7 @@ def _entry(key: Key, details: dict[str, Any]) -> dict[str, Any]:
         entry["statement"] = statement
     if subject:
         entry["subject"] = subject
-    fix = fix_text(kind, details)
+    fix = fix_text(details)
     if fix:
         entry["fix"] = fix
     if kind == "query_budget":
@@ -237,7 +237,7 @@ def _entry(key: Key, details: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def fix_text(kind: str, details: dict[str, Any]) -> str | None:
+def fix_text(details: dict[str, Any]) -> str | None:
     """The fix of a finding, in one line, where it has one."""
     indexes = details.get("indexes") or []
     if indexes:
@@ -273,7 +273,7 @@ def markdown_section(tests: dict[str, dict[str, Any]], display: str) -> str:
         "",
     ]
     for finding in accepted:
-        fix = fix_text(finding.kind, finding.details)
+        fix = fix_text(finding.details)
         lines.append(
             f"- {finding.summary} ({len(finding.tests)} test(s))" + (f": `{fix}`" if fix else "")
         )

@@ -108,7 +108,7 @@ def _finding_row(finding: dict[str, Any]) -> str:
         where = finding["tests"][0]
     more_tests = len(finding["tests"]) - 1
     tests = f" ({_count(len(finding['tests']), 'test')})" if more_tests > 0 else ""
-    fix = fix_text(finding["kind"], details)
+    fix = fix_text(details)
     cells = [
         _ICONS.get(finding["verdict"], ""),
         _cell(finding["summary"]) + tests,

@@ -249,7 +249,7 @@ def _sarif_result(
         f"{result.kind}\n{result.uri}\n{result.identity}".encode()
     ).hexdigest()
     properties: dict[str, Any] = {"tests": result.tests}
-    fix = fix_text(result.kind, result.details)
+    fix = fix_text(result.details)
     if fix:
         properties["fix"] = fix
     sarif: dict[str, Any] = {

@@ -69,7 +69,7 @@ class SessionReports:
             self.schema[f"{item['check']}:{item['table']}:{item['columns']}"] = item
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: object) -> None:
+    def pytest_testnodedown(self, node: Any) -> None:
         """pytest-xdist's controller: a worker's view of the collection, for orphans."""
         self.store.merge(getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT, {}))
 
@@ -100,7 +100,7 @@ class SessionReports:
         for what, writer in writers:
             try:
                 writer()
-            except Exception as error:  # a bug: the session's other files still get written
+            except Exception as error:  # noqa: BLE001 (a bug: the session's other files still get written)
                 self.result.errors.append(
                     f"cannot write {what}: {type(error).__name__}: {error} (a bug in "
                     "pytest-dbguard: please report it)"

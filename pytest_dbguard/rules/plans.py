@@ -132,7 +132,7 @@ class _Aliases:
         self.names: dict[str, str] = {}
         self._counts: dict[str, int] = {}
 
-    def add(self, alias: str, relation: str | None) -> None:
+    def add(self, alias: str) -> None:
         numbered = _NUMBERED_ALIAS.match(alias)
         if alias in self.names or numbered is None:
             return
@@ -161,7 +161,7 @@ def normalize(
     for node in plan_nodes(plan):
         alias = node.get("Alias")
         if alias and alias != node.get("Relation Name"):
-            aliases.add(alias, node.get("Relation Name"))
+            aliases.add(alias)
     tree = _node(plan, aliases, current_schema, figures=not canonical)
     return _canonical(tree, index_columns or {}) if canonical else tree
 
