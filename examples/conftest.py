@@ -132,7 +132,9 @@ def session(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture(params=["psycopg", "asyncpg"])
 def run_async(
-    request: pytest.FixtureRequest, engine: Engine, database_url: str
+    request: pytest.FixtureRequest,
+    engine: Engine,  # noqa: ARG001 (the schema and the seed rows the async tests read)
+    database_url: str,
 ) -> Callable[[Callable[[AsyncSession], Awaitable[T]]], T]:
     """``run_async(work)`` runs ``await work(session)`` with an AsyncSession on the same
     (seeded) database, in ``asyncio.run``: no pytest-asyncio needed.

@@ -125,7 +125,8 @@ def index_lost_since_the_snapshot(request: pytest.FixtureRequest, engine: Engine
     r"research_items: Index Scan using ix_research_items_line_of_business \(.*\) -> "
     r"Index Scan using research_items_pkey",
 )
-def test_a_lost_index_changes_the_plan(session: Session, index_lost_since_the_snapshot) -> None:
+@pytest.mark.usefixtures("index_lost_since_the_snapshot")
+def test_a_lost_index_changes_the_plan(session: Session) -> None:
     """The golden file shows the auto cards read through
     ``ix_research_items_line_of_business``; without the index the plan reads the whole table,
     and the failure shows the two trees as a diff. If a change is intended,

@@ -280,7 +280,7 @@ def reseed(connection: psycopg.Connection[Any], case: Case, rows: int, rounds: i
     connection.execute("RESET session_replication_role")
 
 
-def trial_index(connection: psycopg.Connection[Any], case: Case) -> None:
+def trial_index(connection: psycopg.Connection[Any], _case: Case) -> None:
     for table in user_tables(connection):
         row = connection.execute(FIRST_COLUMN, (table,)).fetchone()
         assert row is not None
@@ -291,7 +291,7 @@ def trial_index(connection: psycopg.Connection[Any], case: Case) -> None:
         connection.execute("ROLLBACK")
 
 
-def analyzed(connection: psycopg.Connection[Any], case: Case) -> None:
+def analyzed(connection: psycopg.Connection[Any], _case: Case) -> None:
     connection.execute("ANALYZE")
 
 
@@ -301,7 +301,7 @@ def stale(connection: psycopg.Connection[Any], case: Case) -> None:
     reseed(connection, case, case.rows)
 
 
-def vacuumed(connection: psycopg.Connection[Any], case: Case) -> None:
+def vacuumed(connection: psycopg.Connection[Any], _case: Case) -> None:
     connection.execute("VACUUM ANALYZE")
 
 
@@ -321,7 +321,7 @@ STATES: tuple[tuple[str, State | None], ...] = (
 
 
 def structures_by_state(
-    url: str, case: Case, major: int, settings: dict[str, str]
+    url: str, case: Case, settings: dict[str, str]
 ) -> dict[str, dict[str, Any]]:
     found = {}
     with case_database(url, case) as connection:
@@ -329,7 +329,7 @@ def structures_by_state(
             if change is not None:
                 change(connection, case)
             with rolled_back(connection, settings):
-                found[name] = structure(generic_plan(connection, case.statement, major))
+                found[name] = structure(generic_plan(connection, case.statement))
     return found
 
 
@@ -370,7 +370,7 @@ def check_version(
     unstable: dict[str, list[str]] = {name: [] for name, _ in VIEWS}
     with scratch_database(url) as database:
         for case in cases:
-            by_state = structures_by_state(database, case, major, settings)
+            by_state = structures_by_state(database, case, settings)
             for name, view in VIEWS:
                 distinct = groups({state: view(value) for state, value in by_state.items()})
                 if len(distinct) > 1:

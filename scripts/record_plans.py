@@ -255,7 +255,7 @@ def plan_of(rows: Sequence[Any]) -> dict[str, Any]:
     return plan
 
 
-def generic_plan(connection: psycopg.Connection[Any], statement: str, major: int) -> dict[str, Any]:
+def generic_plan(connection: psycopg.Connection[Any], statement: str) -> dict[str, Any]:
     """The generic plan, in the transaction already open (its settings applied), taken as the
     plugin takes it on every version: PREPARE, then EXPLAIN EXECUTE with NULL parameters."""
     connection.execute(f"PREPARE dbguard_plan AS {statement}", prepare=False)
@@ -312,7 +312,7 @@ def record_case(connection: psycopg.Connection[Any], case: Case, version: int) -
     major = version // 10000
     indexed_settings = settings_for(INDEXED, major)
     with rolled_back(connection, indexed_settings):
-        indexed = generic_plan(connection, case.statement, major)
+        indexed = generic_plan(connection, case.statement)
     with rolled_back(connection, settings_for(AS_IS, major)):
         as_is = bound_plan(connection, case)
     plans = {"indexed": indexed, "as_is": as_is}
@@ -335,7 +335,7 @@ def record_case(connection: psycopg.Connection[Any], case: Case, version: int) -
             connection.execute("SAVEPOINT dbguard_trial")
             for sql in case.trial_indexes:
                 connection.execute(sql, prepare=False)
-            plans["indexed_with"] = generic_plan(connection, case.statement, major)
+            plans["indexed_with"] = generic_plan(connection, case.statement)
             read |= relations(plans["indexed_with"])
             record["indexes_with"] = catalog(connection, INDEXES, read)
             connection.execute("ROLLBACK TO SAVEPOINT dbguard_trial")

@@ -105,7 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.postgresql_dbname = f"dbguard_{os.getpid()}_"
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header() -> str:
     return f"dbguard test database: {os.environ.get(URL_VARIABLE)}"
 
 

@@ -129,7 +129,7 @@ def _judge_test_queries(pytester: pytest.Pytester) -> None:
 
 
 @pytest.fixture
-def plan_app(pytester: pytest.Pytester, pg_db: str) -> pytest.Pytester:
+def plan_app(pytester: pytest.Pytester, pg_db: str) -> pytest.Pytester:  # noqa: ARG001 (pg_db: the inner runs' database)
     """A pytester directory on PostgreSQL with tests/inner/plan_conftest.py as conftest."""
     source = Path(__file__).parent / "inner" / "plan_conftest.py"
     pytester.makeconftest(source.read_text())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from typing import Any
 
 import jsonschema
 import pytest
@@ -73,8 +74,9 @@ def suite(plan_app: pytest.Pytester) -> pytest.Pytester:
     return plan_app
 
 
-def read(app: pytest.Pytester) -> dict:
-    return json.loads((app.path / BASELINE).read_text())
+def read(app: pytest.Pytester) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((app.path / BASELINE).read_text())
+    return data
 
 
 def update(app: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -218,7 +220,8 @@ def test_accepted_findings_are_reported_apart(suite: pytest.Pytester) -> None:
     assert [finding["summary"] for finding in data["findings"]] == [
         "Missing index: no index serves items (title)"
     ]
-    assert data["summary"]["failures"] == 1 and data["summary"]["warnings"] == 0
+    assert data["summary"]["failures"] == 1
+    assert data["summary"]["warnings"] == 0
     markdown = (suite.path / "report.md").read_text()
     accepted = markdown.split("# Accepted in the baseline\n")[1]
     assert f"2 findings accepted in `{BASELINE}`" in accepted
@@ -326,7 +329,8 @@ def test_a_baseline_that_cannot_be_written_is_an_error(suite: pytest.Pytester) -
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
-def test_orm_findings_are_known_by_their_relationship(app: pytest.Pytester, pg_db: str) -> None:
+@pytest.mark.usefixtures("pg_db")
+def test_orm_findings_are_known_by_their_relationship(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_orm="""
         from sqlalchemy import select

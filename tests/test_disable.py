@@ -58,8 +58,9 @@ OUTPUTS = [
 
 
 @pytest.mark.parametrize("switch", ["option", "ini"])
+@pytest.mark.usefixtures("pg_db")
 def test_the_switch_turns_every_check_off_and_keeps_the_markers(
-    app: pytest.Pytester, pg_db: str, switch: str, monkeypatch: pytest.MonkeyPatch
+    app: pytest.Pytester, switch: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     summary = app.path / "step-summary.md"
     summary.write_text("")

@@ -117,7 +117,8 @@ def test_server_side_cursors_and_executemany(plan_app: pytest.Pytester) -> None:
     snapshot = (plan_app.path / "__dbguard__" / "test_streams").glob("*.plan")
     text = next(snapshot).read_text()
     assert "INSERT INTO items (user_id, title) VALUES (...)" in text
-    assert "-> ModifyTable on items" in text and "Operation: Insert" in text
+    assert "-> ModifyTable on items" in text
+    assert "Operation: Insert" in text
 
 
 def test_autocommit_connections_stay_in_autocommit(plan_app: pytest.Pytester) -> None:

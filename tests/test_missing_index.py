@@ -187,9 +187,8 @@ def test_is_null_is_served_by_a_btree_index(plan_app: pytest.Pytester) -> None:
     )
 
 
-def test_queries_of_the_test_module_itself_are_not_judged(
-    pytester: pytest.Pytester, pg_db: str
-) -> None:
+@pytest.mark.usefixtures("pg_db")
+def test_queries_of_the_test_module_itself_are_not_judged(pytester: pytest.Pytester) -> None:
     """A test's own check of its results (a query in the test body) is counted, but not
     judged for missing indexes unless dbguard_judge_test_queries is set."""
     pytester.makepyfile(

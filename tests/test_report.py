@@ -34,9 +34,8 @@ def test_clean(session):
 """
 
 
-def test_markdown_and_json_reports(
-    app: pytest.Pytester, pg_db: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("pg_db")
+def test_markdown_and_json_reports(app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     summary = app.path / "step-summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
@@ -107,8 +106,9 @@ def test_markdown_and_json_reports(
         assert str(app.path) not in text
 
 
+@pytest.mark.usefixtures("pg_db")
 def test_no_report_without_the_options(
-    app: pytest.Pytester, pg_db: str, monkeypatch: pytest.MonkeyPatch
+    app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     summary = app.path / "step-summary.md"
     summary.write_text("earlier step\n")
@@ -119,8 +119,9 @@ def test_no_report_without_the_options(
     assert summary.read_text() == "earlier step\n"
 
 
+@pytest.mark.usefixtures("pg_db")
 def test_an_unwritable_step_summary_is_an_error_not_a_traceback(
-    app: pytest.Pytester, pg_db: str, monkeypatch: pytest.MonkeyPatch
+    app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(app.path / "missing-dir" / "summary.md"))
     app.makepyfile(test_clean="def test_nothing():\n    pass\n")

@@ -58,7 +58,9 @@ def test_lifecycle_missing_update_pass_lost_index_update(
         "  -> Index Scan using ix_items_user_id on items\n"
         "       Index Cond: (items.user_id = ?)\n"
     ) in text
-    assert "cost=" not in text and "'2'" not in text and str(plan_app.path) not in text
+    assert "cost=" not in text
+    assert "'2'" not in text
+    assert str(plan_app.path) not in text
 
     plan_app.runpytest("--dbguard-plans").assert_outcomes(passed=3)
     again = plan_app.runpytest("--dbguard-plans", "--dbguard-update")
@@ -131,7 +133,8 @@ def test_as_is_plans_record_costs_and_check_them(
     as_is = ("--dbguard-plans", "--dbguard-plans-as-is")
     plan_app.runpytest(*as_is, "--dbguard-update").assert_outcomes(passed=1)
     text = (plan_app.path / "__dbguard__/test_costs/test_everything.plan").read_text()
-    assert "# plans: as-is\n" in text and "-> Seq Scan on items  (cost=" in text
+    assert "# plans: as-is\n" in text
+    assert "-> Seq Scan on items  (cost=" in text
     monkeypatch.setenv("DBGUARD_USERS", "1000")
     grown = plan_app.runpytest(*as_is)
     grown.assert_outcomes(failed=1)
@@ -345,7 +348,8 @@ def test_parameter_values_never_reach_a_file(plan_app: pytest.Pytester) -> None:
     ).assert_outcomes(passed=1)
     for path in [*(plan_app.path / "__dbguard__").rglob("*.plan"), plan_app.path / "report.md"]:
         text = path.read_text()
-        assert "sk_live" not in text and "line one" not in text, text
+        assert "sk_live" not in text, text
+        assert "line one" not in text, text
     plan_app.runpytest("--dbguard-plans").assert_outcomes(passed=1)
 
 

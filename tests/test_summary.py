@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 
-def test_summary_lists_totals_busiest_tests_and_findings(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_summary_lists_totals_busiest_tests_and_findings(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_suite="""
         import pytest
@@ -54,7 +55,8 @@ def test_no_summary_without_tests(pytester: pytest.Pytester) -> None:
     result.stdout.no_fnmatch_line("*= dbguard =*")
 
 
-def test_junit_xml_holds_no_plugin_data(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_junit_xml_holds_no_plugin_data(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_one="""
         from sqlalchemy import text
@@ -66,4 +68,5 @@ def test_junit_xml_holds_no_plugin_data(app: pytest.Pytester, any_db: str) -> No
     )
     app.runpytest("--junitxml=junit.xml").assert_outcomes(passed=1)
     xml = (app.path / "junit.xml").read_text()
-    assert "<testcase" in xml and "dbguard" not in xml
+    assert "<testcase" in xml
+    assert "dbguard" not in xml

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 from _helpers import snapshot_files
@@ -40,7 +41,9 @@ def schema_per_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DBGUARD_SCHEMA_PER_WORKER", "1")
 
 
-def run(app: pytest.Pytester, *args: str) -> tuple[dict[str, int], dict[str, bytes], dict]:
+def run(
+    app: pytest.Pytester, *args: str
+) -> tuple[dict[str, int], dict[str, bytes], dict[str, Any]]:
     for path in (app.path / "__dbguard__").rglob("*.plan"):
         path.unlink()
     result = app.runpytest(

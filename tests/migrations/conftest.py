@@ -7,7 +7,7 @@ from _alembic_project import ALEMBIC_INI, DOWNGRADES, ENV_PY, REVISIONS, write_r
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester, pg_db: str) -> pytest.Pytester:
+def project(pytester: pytest.Pytester, pg_db: str) -> pytest.Pytester:  # noqa: ARG001 (pg_db: the inner runs' database)
     """A pytester directory with migrations/alembic.ini, env.py and versions/ 0001-0003; the
     inner sessions' server is DBGUARD_INNER_URL (a fresh database of the test server)."""
     versions = pytester.path / "migrations" / "versions"

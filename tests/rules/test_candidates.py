@@ -207,7 +207,8 @@ def test_an_index_name_fits_postgresql_s_63_bytes() -> None:
     assert short.name == "idx_order_items_order_id"
     long = Candidate("public", "straße_" * 12, ("größe_" * 10, "id"))
     other = Candidate("public", "straße_" * 12, ("größe_" * 10, "id2"))
-    assert len(long.name.encode()) <= 63 and len(other.name.encode()) <= 63
+    assert len(long.name.encode()) <= 63
+    assert len(other.name.encode()) <= 63
     assert long.name != other.name  # a hash of the whole name keeps them apart
     long.name.encode().decode()  # never cut inside a character
 

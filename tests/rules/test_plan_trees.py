@@ -123,7 +123,8 @@ def test_a_broken_plan_text_names_its_line() -> None:
     lines = render(tree(recording("fk_join_unindexed", 16)))
     with pytest.raises(PlanSyntaxError) as error:
         parse([*lines[:3], "       Cost: 12", *lines[3:]])
-    assert error.value.offset == 3 and "unknown plan property 'Cost'" in str(error.value)
+    assert error.value.offset == 3
+    assert "unknown plan property 'Cost'" in str(error.value)
     with pytest.raises(PlanSyntaxError) as error:
         parse([lines[0], "    " + lines[3]])
     assert error.value.offset == 1
@@ -359,7 +360,8 @@ def _canonical_trees_hold_no_choice_a_table_s_size_makes(rec: Recording) -> None
             assert (node.total_cost, node.rows) == (None, None)
             assert "Scan Direction" not in node.properties
             if node.node_type == "Bitmap Heap Scan":
-                assert len(node.children) == 1 and node.children[0].node_type.startswith("Bitmap")
+                assert len(node.children) == 1
+                assert node.children[0].node_type.startswith("Bitmap")
             if node.node_type == "Nested Loop" and node.properties.get("Join Type") == "Inner":
                 assert "Join Filter" not in node.properties
                 names = [sorted(_names(child)) for child in node.children]

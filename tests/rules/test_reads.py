@@ -257,7 +257,8 @@ def test_the_recordings_are_the_corpus_s() -> None:
     as it is now (a changed case is recorded again: scripts/record_plans.py)."""
     path = Path(__file__).parents[2] / "scripts" / "plan_cases.py"
     spec = importlib.util.spec_from_file_location("plan_cases", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     corpus = importlib.util.module_from_spec(spec)
     sys.modules["plan_cases"] = corpus  # dataclasses looks its module up while it is loaded
     try:

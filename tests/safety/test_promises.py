@@ -97,7 +97,8 @@ def test_fingerprinting_stays_fast_on_unclosed_dollar_tags(pytester: pytest.Pyte
     pytester.runpytest_subprocess().assert_outcomes(passed=1)
 
 
-def test_fingerprints_keep_the_statements_shape(pytester: pytest.Pytester, pg_db: str) -> None:
+@pytest.mark.usefixtures("pg_db")
+def test_fingerprints_keep_the_statements_shape(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(INNER_CONFTEST)
     pytester.makepyfile(
         test_shapes="""
@@ -308,8 +309,9 @@ def _outcomes(result: pytest.RunResult) -> dict[str, str]:
     return outcomes
 
 
+@pytest.mark.usefixtures("pg_db")
 def test_verdicts_do_not_depend_on_the_order_of_tests(
-    pytester: pytest.Pytester, pg_db: str
+    pytester: pytest.Pytester,
 ) -> None:
     """The same statement text in two tests that see different schemas (search_path; an index
     dropped by DDL the plugin does not recognise): each test's verdict is its own, in any order

@@ -3,21 +3,20 @@
 
 from typing import Any
 
-import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 count = 0
 
 
-def _count(*args: Any) -> None:
+def _count(*_args: Any) -> None:
     global count
     count += 1
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def pytest_configure() -> None:
     event.listen(Engine, "before_cursor_execute", _count)
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
+def pytest_unconfigure() -> None:
     event.remove(Engine, "before_cursor_execute", _count)

@@ -38,7 +38,7 @@ def pytest_warning_recorded(warning_message: Any) -> None:
         _run["warning_texts"].append(f"{category}: {warning_message.message}"[:300])
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+def pytest_sessionfinish(exitstatus: int) -> None:
     path = os.environ.get("BENCH_RESULT")
     if not path:
         return

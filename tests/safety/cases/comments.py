@@ -53,8 +53,9 @@ def left_in_a_transaction(db, pid):
     return row[0] == "idle in transaction"
 
 
+@pytest.mark.usefixtures("fresh_row")
 @pytest.mark.parametrize("statement", WRITES, ids=range(len(WRITES)))
-def test_write_on_autocommit(db, observe, fresh_row, statement):
+def test_write_on_autocommit(db, observe, statement):
     def run(conn):
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
         conn.execute(text(statement))
@@ -64,8 +65,9 @@ def test_write_on_autocommit(db, observe, fresh_row, statement):
     observe("body", db.connect(body))
 
 
+@pytest.mark.usefixtures("fresh_row")
 @pytest.mark.parametrize("statement", WRITES, ids=range(len(WRITES)))
-def test_write_in_a_transaction(db, observe, fresh_row, statement):
+def test_write_in_a_transaction(db, observe, statement):
     # a text of its own (a leading space): the autocommit test's verdict is not reused
     def run(conn):
         conn.execute(text(" " + statement))

@@ -12,7 +12,7 @@ SAFETY = {
     "alone": True,
     "seed": "CREATE TABLE seeds (id integer PRIMARY KEY, name text NOT NULL);",
 }
-MOMENTS = {}
+MOMENTS: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
@@ -27,5 +27,6 @@ def test_first_uses_the_only_connection(connection):
     MOMENTS["first ended"] = time.monotonic()
 
 
-def test_second_starts_at_once(connection, observe):
+@pytest.mark.usefixtures("connection")  # holds the pool's only connection
+def test_second_starts_at_once(observe):
     observe("waited over 1 s between the tests", time.monotonic() - MOMENTS["first ended"] > 1)
