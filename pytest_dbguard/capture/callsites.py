@@ -24,10 +24,11 @@ except ImportError:  # pragma: no cover - greenlet is installed with SQLAlchemy 
 
 SiteKey = tuple[CodeType, int]  # a user frame's code and line: a call site not yet named
 
-# What a file's frames are, for the walk: the user's code, SQLAlchemy, another library (whose
-# frames between the user's and SQLAlchemy's are a wrapper or, entered from SQLAlchemy, a
-# hook), or neutral ground (the standard library, pytest, drivers, the plugin).
-USER, SQLALCHEMY, LIBRARY, NEUTRAL = 0, 1, 2, 3
+# What a file's frames are, for the walk: the user's code, SQLAlchemy (its event dispatch apart),
+# another library (whose frames between the user's and SQLAlchemy's are a wrapper or, called by
+# SQLAlchemy's event dispatch, a hook), or neutral ground (the standard library, pytest,
+# drivers, the plugin).
+USER, SQLALCHEMY, LIBRARY, NEUTRAL, SQLALCHEMY_EVENT = 0, 1, 2, 3, 4
 _NEUTRAL = frozenset(
     ("_pytest", "pytest", "pluggy", "greenlet", "psycopg", "psycopg2", "asyncpg", "pytest_dbguard")
 )
@@ -109,6 +110,8 @@ class CallSiteFinder:
         module = str(frame.f_globals.get("__name__", ""))
         if _matches_module(module, self._user_modules):
             kind = USER
+        elif module.startswith("sqlalchemy.event."):
+            kind = SQLALCHEMY_EVENT
         elif module == "sqlalchemy" or module.startswith("sqlalchemy."):
             kind = SQLALCHEMY
         elif _matches_module(module, self._library_modules) or filename.startswith("<"):
@@ -176,12 +179,13 @@ class CallSiteFinder:
     def find_path(self) -> CallPath:
         """``find``, and what the N+1 rules also need (for sampled runs only): the next user
         frame above the call site (the loop that calls a helper), and the library whose
-        SQLAlchemy event hook ran the statement (a library frame entered from SQLAlchemy,
-        such as a versioning extension's flush listener), if one did."""
+        event hook ran the statement: a library's frame called by SQLAlchemy's event dispatch
+        (a versioning extension's flush listener), not a library's Session subclass that
+        SQLAlchemy calls (SQLModel's ``Session.execute``)."""
         kinds = self._kind
         frame: FrameType | None = sys._getframe(2)
         seen_sqlalchemy = False
-        library: str | None = None
+        library: str | None = None  # a library frame entered from SQLAlchemy, being looked at
         hook: str | None = None
         while frame is not None:
             kind = kinds.get(frame.f_code.co_filename)
@@ -189,12 +193,14 @@ class CallSiteFinder:
                 kind = self._classify(frame)
             if kind == USER:
                 return CallPath((frame.f_code, frame.f_lineno), self._caller(frame.f_back), hook)
-            if kind == SQLALCHEMY:
-                seen_sqlalchemy = True
-                if library is not None and hook is None:
+            if kind == LIBRARY:
+                if seen_sqlalchemy and library is None and hook is None:
+                    library = str(frame.f_globals.get("__name__", "")).partition(".")[0]
+            elif kind in (SQLALCHEMY_EVENT, SQLALCHEMY):
+                if library is not None and hook is None and kind == SQLALCHEMY_EVENT:
                     hook = library
-            elif kind == LIBRARY and seen_sqlalchemy and library is None:
-                library = str(frame.f_globals.get("__name__", "")).partition(".")[0]
+                library = None
+                seen_sqlalchemy = True
             frame = frame.f_back
         return self._path_across_greenlets(True, hook)
 
