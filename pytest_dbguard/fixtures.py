@@ -129,6 +129,18 @@ class DBGuard:
         finally:
             window[1] = self._record.total
 
+    @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """The statements of this block are one unit of work for the N+1 and duplicate checks,
+        whatever sessions, connections and transactions they use, and apart from the test's
+        other statements (a request, a job, a batch: what a loop over rows would be an N+1
+        within)."""
+        unit = self._record.mark_unit()
+        try:
+            yield
+        finally:
+            self._record.marked.remove(unit)
+
     def _budget(self, name: str, n: int, kinds: Any, match: Any, source: str) -> Budget:
         kwargs = {"kinds": kinds, "match": match}
         try:
@@ -212,6 +224,10 @@ class DisabledDBGuard(DBGuard):
 
     @contextmanager
     def allow_nplusone(self) -> Iterator[None]:
+        yield
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
         yield
 
 

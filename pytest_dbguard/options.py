@@ -136,8 +136,9 @@ _OPTIONS = (
     ),
     _Option(
         "nplusone_threshold",
-        "How many runs of one statement shape from one call site, with different parameters, "
-        "make an N+1 pattern in Core and text queries (default 3).",
+        "How many runs of one statement shape from one call site in one unit of work, with "
+        "different parameters, make an N+1 pattern in Core and text queries; identical runs "
+        "this many times are duplicate queries (default 3).",
         "3",
     ),
     _Option("duplicates", "Identical repeated queries: fail, warn or off (default warn).", "warn"),
@@ -156,7 +157,8 @@ _OPTIONS = (
     ),
     _Option(
         "count_setup",
-        "Also capture and count statements run by fixture setup (default: the test call only).",
+        "Also capture and count statements run by the setup of function-scoped fixtures "
+        "(default: the test call only; fixtures of wider scope are never counted).",
         "false",
         cli=False,
     ),

@@ -124,6 +124,23 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, Any, Any]:
+    """With dbguard_count_setup, only function-scoped fixtures are charged to the test: a
+    session, package, module or class fixture is set up by whichever test needs it first, and
+    its statements belong to none of them."""
+    capture = request.config.stash.get(state.CAPTURE, None)
+    if capture is None or capture.active is None or fixturedef.scope == "function":
+        return (yield)
+    paused, capture.active = capture.active, None
+    try:
+        return (yield)
+    finally:
+        capture.active = paused
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     record = item.stash.get(state.RECORD, None)
     if record is None:

@@ -324,3 +324,44 @@ def test_fixture_setup_is_not_counted_unless_asked(app: pytest.Pytester, any_db:
     result = app.runpytest("-o", "dbguard_count_setup=true")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["Expected at most 1 query, * were run*"])
+
+
+def test_count_setup_never_charges_wider_fixtures_to_a_test(
+    app: pytest.Pytester, pg_db: str
+) -> None:
+    app.makepyfile(
+        test_scopes="""
+        import pytest
+        from sqlalchemy import create_engine, text
+        import os
+
+        @pytest.fixture(scope="session")
+        def warm_cache():
+            engine = create_engine(os.environ["DBGUARD_INNER_URL"])
+            with engine.connect() as conn:
+                for n in range(5):
+                    conn.execute(text(f"SELECT {n}"))
+            yield
+            engine.dispose()
+
+        @pytest.fixture
+        def per_test(engine):
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 'per test'"))
+
+        COUNTED = r"^SELECT ('|\\d)"
+
+        @pytest.mark.num_queries(2, match=COUNTED)
+        def test_first(warm_cache, per_test, engine):
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 'call'"))
+
+        @pytest.mark.num_queries(2, match=COUNTED)
+        def test_second(warm_cache, per_test, engine):
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 'call'"))
+        """
+    )
+    # each test: its function fixture's statement and its own; the session fixture's five
+    # statements are charged to neither (not to whichever test happens to run first)
+    app.runpytest("-o", "dbguard_count_setup=true").assert_outcomes(passed=2)

@@ -99,10 +99,11 @@ def test_core_select_per_row_is_nplusone(app: pytest.Pytester, any_db: str) -> N
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
         [
-            "N+1 query: the same SELECT ran 5 times from one call site with different parameters",
+            "N+1 query: the same SELECT ran 5 times from one call site with different parameters, "
+            "in one unit of work",
             "  at test_core.py:7 in test_core_loop",
             "  SELECT * FROM items WHERE items.user_id = ?*",
-            "Fix: fetch all the rows in one query before the loop*",
+            "Fix: fetch the rows for all the keys in one query before the loop at test_core.py:7 *",
         ]
     )
     result.stdout.fnmatch_lines(
@@ -191,8 +192,8 @@ def test_identical_repeats_are_duplicates_not_nplusone(app: pytest.Pytester, any
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(
         [
-            "*test_dupes.py:7: DBGuardWarning: Duplicate queries: the same statement ran 4 times; "
-            "3 of its first 3 runs had the same parameters",
+            "*test_dupes.py:7: DBGuardWarning: Duplicate queries: the same statement with the "
+            "same parameters ran 4 times in one unit of work",
         ]
     )
     result.stdout.no_fnmatch_line("*N+1*")
@@ -271,7 +272,16 @@ def test_call_site_skips_library_wrappers(app: pytest.Pytester, any_db: str) -> 
     )
     result = app.runpytest()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["  at repository.py:5 in items_of"])
+    # the helper's line is not the loop: the loop that calls it leads, and the fix names it
+    result.stdout.fnmatch_lines(
+        [
+            "  in the loop at test_wrapped.py:8 in test_loop_through_repository",
+            "  which calls repository.py:5 in items_of",
+            "  SELECT * FROM items WHERE items.user_id = ?*",
+            "Fix: fetch the rows for all the keys in one query before the loop at "
+            "test_wrapped.py:8 *",
+        ]
+    )
     configured = app.runpytest("-o", "dbguard_library_modules=repository")
     configured.assert_outcomes(failed=1)
     configured.stdout.fnmatch_lines(["  at test_wrapped.py:8 in test_loop_through_repository"])

@@ -14,6 +14,7 @@ import sysconfig
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import CodeType, FrameType
+from typing import NamedTuple
 
 try:  # async engines run the driver inside a greenlet; the caller is in its parent
     from greenlet import getcurrent as _current_greenlet
@@ -22,6 +23,28 @@ except ImportError:  # pragma: no cover - greenlet is installed with SQLAlchemy 
 
 
 SiteKey = tuple[CodeType, int]  # a user frame's code and line: a call site not yet named
+
+# What a file's frames are, for the walk: the user's code, SQLAlchemy (its event dispatch apart),
+# another library (whose frames between the user's and SQLAlchemy's are a wrapper or, called by
+# SQLAlchemy's event dispatch, a hook), or neutral ground (the standard library, pytest,
+# drivers, the plugin).
+USER, SQLALCHEMY, LIBRARY, NEUTRAL, SQLALCHEMY_EVENT = 0, 1, 2, 3, 4
+_NEUTRAL = frozenset(
+    ("_pytest", "pytest", "pluggy", "greenlet", "psycopg", "psycopg2", "asyncpg", "pytest_dbguard")
+)
+
+
+class CallPath(NamedTuple):
+    """Where a sampled run came from: its call site, the user frame that called the call
+    site's function (``None`` when pytest or a library did), and the library whose event hook
+    sent the statement, if one did."""
+
+    site: SiteKey | None
+    caller: SiteKey | None
+    hook: str | None
+
+
+_NO_PATH = CallPath(None, None, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,24 +101,31 @@ class CallSiteFinder:
         self._library_roots = _library_roots()
         self._library_modules = tuple(library_modules)
         self._user_modules = tuple(user_modules)
-        self._user_file: dict[str, bool] = {}
+        self._kind: dict[str, int] = {}  # by file name: USER, SQLALCHEMY, LIBRARY or NEUTRAL
         self._display_path: dict[str, str] = {}
         self._sites: dict[SiteKey, CallSite] = {}
 
-    def _classify(self, frame: FrameType) -> bool:
+    def _classify(self, frame: FrameType) -> int:
         filename = frame.f_code.co_filename
         module = str(frame.f_globals.get("__name__", ""))
         if _matches_module(module, self._user_modules):
-            is_user = True
+            kind = USER
+        elif module.startswith("sqlalchemy.event."):
+            kind = SQLALCHEMY_EVENT
+        elif module == "sqlalchemy" or module.startswith("sqlalchemy."):
+            kind = SQLALCHEMY
         elif _matches_module(module, self._library_modules) or filename.startswith("<"):
-            is_user = False
+            kind = LIBRARY
+        elif not os.path.abspath(filename).startswith(self._library_roots):
+            kind = USER
+        elif (top := module.partition(".")[0]) in _NEUTRAL or top in sys.stdlib_module_names:
+            kind = NEUTRAL
         else:
-            path = os.path.abspath(filename)
-            is_user = not path.startswith(self._library_roots)
-        self._user_file[filename] = is_user
-        if is_user:
+            kind = LIBRARY
+        self._kind[filename] = kind
+        if kind == USER:
             self._display_path[filename] = self._relative(filename)
-        return is_user
+        return kind
 
     def _relative(self, filename: str) -> str:
         path = os.path.abspath(filename)
@@ -111,8 +141,8 @@ class CallSiteFinder:
         self._sites = {}
 
     def is_user(self, frame: FrameType) -> bool:
-        known = self._user_file.get(frame.f_code.co_filename)
-        return self._classify(frame) if known is None else known
+        known = self._kind.get(frame.f_code.co_filename)
+        return (self._classify(frame) if known is None else known) == USER
 
     def name(self, key: SiteKey) -> CallSite:
         """The call site a key from ``find`` stands for (named when first asked for)."""
@@ -134,28 +164,65 @@ class CallSiteFinder:
         path relative to the rootdir, a readable function name) is built by ``name`` only when
         a message or the N+1 check asks for it, once per test and key.
         """
-        user_file = self._user_file
+        kinds = self._kind
         frame: FrameType | None = sys._getframe(2)  # noqa: SLF001 (CPython's documented fast frame access)
         while frame is not None:
-            known = user_file.get(frame.f_code.co_filename)
-            if known is None:
-                known = self._classify(frame)
-            if known:
+            kind = kinds.get(frame.f_code.co_filename)
+            if kind is None:
+                kind = self._classify(frame)
+            if kind == USER:
                 return (frame.f_code, frame.f_lineno)
             frame = frame.f_back
-        return self._find_across_greenlets()
+        path = self._path_across_greenlets(False, None)
+        return path.site
 
-    def _find_across_greenlets(self) -> SiteKey | None:
+    def find_path(self) -> CallPath:
+        """``find``, and what the N+1 rules also need (for sampled runs only): the next user
+        frame above the call site (the loop that calls a helper), and the library whose
+        event hook ran the statement: a library's frame called by SQLAlchemy's event dispatch
+        (a versioning extension's flush listener), not a library's Session subclass that
+        SQLAlchemy calls (SQLModel's ``Session.execute``)."""
+        kinds = self._kind
+        frame: FrameType | None = sys._getframe(2)  # noqa: SLF001 (CPython's documented fast frame access)
+        seen_sqlalchemy = False
+        library: str | None = None  # a library frame entered from SQLAlchemy, being looked at
+        hook: str | None = None
+        while frame is not None:
+            kind = kinds.get(frame.f_code.co_filename)
+            if kind is None:
+                kind = self._classify(frame)
+            if kind == USER:
+                return CallPath((frame.f_code, frame.f_lineno), self._caller(frame.f_back), hook)
+            if kind == LIBRARY:
+                if seen_sqlalchemy and library is None and hook is None:
+                    library = str(frame.f_globals.get("__name__", "")).partition(".")[0]
+            elif kind in (SQLALCHEMY_EVENT, SQLALCHEMY):
+                if library is not None and hook is None and kind == SQLALCHEMY_EVENT:
+                    hook = library
+                library = None
+                seen_sqlalchemy = True
+            frame = frame.f_back
+        return self._path_across_greenlets(True, hook)
+
+    def _caller(self, frame: FrameType | None) -> SiteKey | None:
+        while frame is not None:
+            if self.is_user(frame):
+                return (frame.f_code, frame.f_lineno)
+            frame = frame.f_back
+        return None
+
+    def _path_across_greenlets(self, with_caller: bool, hook: str | None) -> CallPath:
         """Async engines run the driver call in a child greenlet: continue the walk in the
         parent greenlets, where the awaiting coroutine of the user's code is suspended."""
         if _current_greenlet is None:
-            return None
+            return _NO_PATH
         greenlet = _current_greenlet().parent
         while greenlet is not None:
             frame: FrameType | None = greenlet.gr_frame
             while frame is not None:
                 if self.is_user(frame):
-                    return (frame.f_code, frame.f_lineno)
+                    caller = self._caller(frame.f_back) if with_caller else None
+                    return CallPath((frame.f_code, frame.f_lineno), caller, hook)
                 frame = frame.f_back
             greenlet = greenlet.parent
-        return None
+        return _NO_PATH

@@ -9,16 +9,32 @@ each statement shape in a test is handed to the ``examiner`` (set by the plugin)
 
 from __future__ import annotations
 
+import threading
+import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from .callsites import CallSiteFinder, SiteKey
-from .record import Record, Sample, ShapeCache, Statement, kept_parameters, parameters_key
+from .callsites import CallPath, CallSiteFinder
+from .record import (
+    PendingLazyLoad,
+    Record,
+    Sample,
+    ShapeCache,
+    Statement,
+    kept_parameters,
+    parameters_key,
+    scalar_key,
+)
+
+try:  # async sessions run each call in a greenlet of its own: pending lazy loads are per greenlet
+    from greenlet import getcurrent as _current_task
+except ImportError:  # pragma: no cover - greenlet is installed with SQLAlchemy on most platforms
+    _current_task = threading.get_ident
 
 #: Called with (record, statement, connection, parameters, executemany) after the first
 #: successful run of a statement shape in a test.
@@ -34,8 +50,10 @@ class Capture:
         self.active: Record | None = None
         self.examiner: Examiner | None = None
         self.engines: list[weakref.ref[Engine]] = []  # PostgreSQL engines seen, first first
-        self._sample_limit = threshold
-        self._max_samples = 4 * threshold
+        # The first runs of each statement are sampled (call site, unit, parameters): enough
+        # for the N+1 rules and exact per-site counts in most tests, and a bounded cost for a
+        # statement run thousands of times.
+        self._max_samples = max(16, 4 * threshold)
         self._all_call_sites = all_call_sites
         self._listeners = (
             (Engine, "before_cursor_execute", self._on_cursor_execute),
@@ -43,6 +61,10 @@ class Capture:
             (Engine, "begin", self._on_begin),
             (Engine, "commit", self._on_commit),
             (Engine, "rollback", self._on_rollback),
+            (Engine, "savepoint", self._on_savepoint),
+            (Engine, "release_savepoint", self._on_savepoint_end),
+            (Engine, "rollback_savepoint", self._on_savepoint_end),
+            (Session, "after_begin", self._on_session_begin),
             (Session, "do_orm_execute", self._on_orm_execute),
         )
 
@@ -70,7 +92,8 @@ class Capture:
         statement = record.statements.get(text)
         shape = self.shapes.get(text) if statement is None else statement.shape
         sampled = statement is None or statement.sampling or self._all_call_sites
-        site = self.finder.find() if sampled and shape.kind != "transaction" else None
+        path = self.finder.find_path() if sampled and shape.kind != "transaction" else None
+        site = path.site if path is not None else None
         with record.lock:
             seq = record.total
             record.total = seq + 1
@@ -80,35 +103,61 @@ class Capture:
                 if dialect == "postgresql" and conn is not None:
                     self._remember_engine(conn.engine)
             statement.count += 1
-            if statement.sampling and sampled:
-                self._sample(statement, seq, site, text, parameters, context, executemany)
+            if statement.sampling and path is not None:
+                sample = self._sample(seq, path, text, parameters, context, executemany)
+                sample.unit = record.unit_of(id(conn))
+                self._keep(statement, sample)
+            elif statement.sampling and shape.kind == "transaction":
+                statement.sampling = False
             if seq < record.max_recorded:
                 batch = len(parameters) if executemany and parameters else 1
                 kept = kept_parameters(parameters, executemany)
                 record.log.append(
                     (seq, statement, text, site, executemany, batch, kept, record.phase)
                 )
+        if record.awaiting and shape.kind == "select":
+            self._record_lazy_load(record, statement, seq, conn, context)
 
     def _sample(
         self,
-        statement: Statement,
         seq: int,
-        site: SiteKey | None,
+        path: CallPath,
         text: str,
         parameters: Any,
         context: Any,
         executemany: bool,
-    ) -> None:
-        if statement.shape.kind == "transaction":
-            statement.sampling = False
-            return
+    ) -> Sample:
         options = getattr(context, "execution_options", None) or {}
-        key = None if executemany else parameters_key(text, parameters)
-        statement.samples.append(Sample(seq, site, key, _orm_load(options)))
-        runs = statement.sites.get(site, 0) + 1
-        statement.sites[site] = runs
-        if runs >= self._sample_limit or len(statement.samples) >= self._max_samples:
+        key = scalar = None
+        if not executemany:
+            key = parameters_key(text, parameters)
+            scalar = scalar_key(parameters, self.shapes.get(text).list_slots)
+        return Sample(
+            seq,
+            path.site,
+            key,
+            _orm_load(options),
+            caller=path.caller,
+            hook=path.hook,
+            scalar_key=scalar,
+            at=time.perf_counter(),
+        )
+
+    def _keep(self, statement: Statement, sample: Sample) -> None:
+        statement.samples.append(sample)
+        statement.sites[sample.site_key] = statement.sites.get(sample.site_key, 0) + 1
+        if len(statement.samples) >= self._max_samples:
             statement.sampling = False
+
+    def _record_lazy_load(
+        self, record: Record, statement: Statement, seq: int, conn: Connection | None, context: Any
+    ) -> None:
+        """The SELECT of a lazy load announced by ``do_orm_execute`` in this thread or
+        greenlet: the load is recorded with its own SQL and the unit of work it ran in."""
+        pending = record.awaiting.pop(_task(), None)
+        options = getattr(context, "execution_options", None) or {}
+        if pending is not None and _orm_load(options) == "lazy":
+            record.add_lazy_load(pending, seq, record.unit_of(id(conn)), statement)
 
     def _on_cursor_executed(
         self,
@@ -136,14 +185,35 @@ class Capture:
             self.engines.append(weakref.ref(engine))
             del self.engines[:-8]  # a few are enough: the schema check takes the first alive
 
+    # Units of work: a root transaction's begin and end, a savepoint's begin and end, and a
+    # Session beginning on a connection are boundaries (see ``Record.units``).
+
     def _on_begin(self, conn: Connection) -> None:
+        if (record := self.active) is not None:
+            record.begin_unit(id(conn))
         self._on_cursor_execute(conn, None, "BEGIN", (), None, False)
 
     def _on_commit(self, conn: Connection) -> None:
         self._on_cursor_execute(conn, None, "COMMIT", (), None, False)
+        if (record := self.active) is not None:
+            record.begin_unit(id(conn))
 
     def _on_rollback(self, conn: Connection) -> None:
         self._on_cursor_execute(conn, None, "ROLLBACK", (), None, False)
+        if (record := self.active) is not None:
+            record.begin_unit(id(conn))
+
+    def _on_savepoint(self, conn: Connection, _name: str) -> None:
+        if (record := self.active) is not None:
+            record.push_unit(id(conn))
+
+    def _on_savepoint_end(self, conn: Connection, _name: str, _context: Any) -> None:
+        if (record := self.active) is not None:
+            record.pop_unit(id(conn))
+
+    def _on_session_begin(self, _session: Session, transaction: Any, conn: Connection) -> None:
+        if (record := self.active) is not None and not transaction.nested:
+            record.replace_unit(id(conn))
 
     def _on_orm_execute(self, state: ORMExecuteState) -> None:
         record = self.active
@@ -156,15 +226,20 @@ class Capture:
         if prop is None:
             return
         parent_class = parent.class_.__name__
-        record.add_lazy_load(
+        record.awaiting[_task()] = PendingLazyLoad(
             f"{parent_class}.{prop.key}",
             parent_class,
             prop.key,
             bool(prop.uselist),
-            self.finder.find(),
+            prop.mapper.class_.__name__,
+            self.finder.find_path(),
             parent.key if parent.key is not None else id(parent),
-            state.session.hash_key,
         )
+
+
+def _task() -> Hashable:
+    task: Hashable = _current_task()
+    return task
 
 
 def _orm_load(execution_options: Any) -> str | None:

@@ -7,12 +7,14 @@ the test's outcome (``outcome/``).
 
 from __future__ import annotations
 
+import itertools
+import re
 import threading
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .callsites import CallSite, CallSiteFinder, SiteKey
+from .callsites import CallPath, CallSite, CallSiteFinder, SiteKey
 from .fingerprint import fingerprint, is_internal, is_single_statement, statement_kind
 
 _MAX_SHAPES = 50_000  # distinct statement texts cached per session before the cache restarts
@@ -30,6 +32,55 @@ class Shape:
     kind: str
     internal: bool  # a catalog or session query of SQLAlchemy's or a driver's own
     single: bool  # one statement (a text of several is never explained)
+    batching: str | None = None  # "keyset" or "page": a SELECT that reads one batch of rows
+    list_slots: frozenset[str | int] = frozenset()  # parameters inside IN (...) lists
+
+
+# Batches and pages: a LIMIT with an OFFSET, or a LIMIT over an ORDER BY with a range on a
+# parameter (``WHERE id > :last ORDER BY id LIMIT n``, keyset pagination). Run in a loop, one
+# per batch, they are not an N+1 (the loop's point is not to read every row at once).
+_LIMIT = re.compile(r"\b(?:LIMIT|FETCH\s+(?:FIRST|NEXT))\b", re.IGNORECASE)
+_OFFSET = re.compile(r"\bOFFSET\b", re.IGNORECASE)
+_ORDER_BY = re.compile(r"\bORDER\s+BY\b", re.IGNORECASE)
+_RANGE = re.compile(r"(?<![<>!])(?:<=?|>=?)(?!>)\s*(?:\?|\(\.\.\.\))")
+# Placeholders of every DBAPI style, and IN lists (not subqueries) in a statement's text.
+_PARAM = re.compile(
+    r"%\((?P<name>[^)]*)\)s|(?<![\w$])\$(?P<number>\d+)|(?P<position>%s|\?)"
+    r"|(?<![:\w]):(?P<colon>[A-Za-z_]\w*)"
+)
+_IN_LIST = re.compile(r"\bIN\s*\((?!\s*SELECT\b)(?:[^()]|\([^()]*\))*\)", re.IGNORECASE)
+
+
+def batching(shape: str) -> str | None:
+    """ "page" or "keyset" for a SELECT that reads one batch of a longer result."""
+    if not _LIMIT.search(shape):
+        return None
+    if _OFFSET.search(shape):
+        return "page"
+    if _ORDER_BY.search(shape) and _RANGE.search(shape):
+        return "keyset"
+    return None
+
+
+def list_slots(text: str) -> frozenset[str | int]:
+    """The parameters (names, or positions for positional styles) inside ``IN (...)`` lists:
+    a loop over chunks of keys changes only these."""
+    spans = [match.span() for match in _IN_LIST.finditer(text)]
+    if not spans:
+        return frozenset()
+    slots: set[str | int] = set()
+    position = 0
+    for match in _PARAM.finditer(text):
+        if match.group("position") is not None:
+            slot: str | int = position
+            position += 1
+        elif match.group("number") is not None:
+            slot = int(match.group("number")) - 1
+        else:
+            slot = match.group("name") or match.group("colon")
+        if any(start <= match.start() < end for start, end in spans):
+            slots.add(slot)
+    return frozenset(slots)
 
 
 class ShapeCache:
@@ -42,11 +93,14 @@ class ShapeCache:
             if len(self._shapes) >= _MAX_SHAPES:
                 self._shapes.clear()
             shape_text = fingerprint(text)
+            kind = statement_kind(shape_text)
             shape = Shape(
                 shape_text,
-                statement_kind(shape_text),
+                kind,
                 is_internal(shape_text),
                 is_single_statement(text),
+                batching(shape_text) if kind == "select" else None,
+                list_slots(text) if kind == "select" and "(...)" in shape_text else frozenset(),
             )
             self._shapes[text] = shape
         return shape
@@ -92,6 +146,25 @@ def parameters_key(text: str, parameters: Any) -> int:
     return hash((text, _hashable(parameters, 3)))
 
 
+def scalar_key(parameters: Any, slots: frozenset[str | int]) -> int | None:
+    """A hash of the parameters outside IN lists and array values (``= ANY(:ids)``), or
+    ``None`` when the statement has none of those: runs over chunks of keys share it."""
+    if type(parameters) is dict:
+        items = list(parameters.items())
+    elif isinstance(parameters, (list, tuple)):
+        items = list(enumerate(parameters))
+    else:
+        return None
+    kept = [(key, value) for key, value in items if key not in slots and not _is_list(value)]
+    if len(kept) == len(items):
+        return None
+    return hash(tuple((key, _hashable(value, 3)) for key, value in kept))
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple, set, frozenset))
+
+
 def _hashable(value: Any, depth: int) -> Any:
     if isinstance(value, (str, bytes, int, float, bool)) or value is None:
         return value
@@ -118,6 +191,11 @@ class Sample:
     site_key: SiteKey | None
     params_key: int | None  # None for a batch (executemany): never a repeat of one row
     orm_load: str | None  # "lazy" (a relationship) or "refresh" (expired attributes), by the ORM
+    unit: int = 0  # the unit of work it ran in (see ``Record.unit_of``)
+    caller: SiteKey | None = None  # the user frame that called the call site's function
+    hook: str | None = None  # the library whose SQLAlchemy event hook sent it
+    scalar_key: int | None = None  # its parameters outside IN lists (see ``scalar_key``)
+    at: float = 0.0  # when it ran (time.perf_counter): polls wait between runs
 
 
 @dataclass(slots=True)
@@ -156,9 +234,26 @@ class LazyLoads:
     collection: bool
     site_key: SiteKey | None
     first_seq: int
+    statement: Statement  # the SELECT it sent (the first one, for the message)
+    target_class: str = ""
     count: int = 0
     parents: set[Hashable] = field(default_factory=set)
     seqs: list[int] = field(default_factory=list)
+    callers: dict[SiteKey | None, int] = field(default_factory=dict)  # loads per caller
+    hook: str | None = None  # the library whose event hook made the loads, if one did
+
+
+class PendingLazyLoad(NamedTuple):
+    """A lazy load the ORM is about to send (seen by ``do_orm_execute``): recorded when its
+    SELECT reaches the cursor, which tells its connection, unit of work and SQL."""
+
+    relationship: str
+    parent_class: str
+    attribute: str
+    collection: bool
+    target_class: str
+    path: CallPath
+    parent: Hashable
 
 
 class LogEntry(NamedTuple):
@@ -190,6 +285,48 @@ class Record:
         self.lazy_loads: dict[tuple[str, SiteKey | None, int], LazyLoads] = {}
         self.nplusone_allowed: list[list[int]] = []  # [first seq, end seq] of allowance blocks
         self.lock = threading.Lock()
+        # Units of work. Each connection's open units, innermost last: a root transaction,
+        # and a savepoint within it (a request's Session joining the test's transaction); a
+        # Session beginning on a connection starts another. ``dbguard.unit_of_work()`` blocks
+        # override them all while open (``marked``). Keyed by id(): a new Connection object
+        # always begins (a new unit) before it sends anything.
+        self.units: dict[int, list[int]] = {}
+        self.marked: list[int] = []
+        self._next_unit = itertools.count(1).__next__
+        # Lazy loads announced by do_orm_execute and not yet sent, by thread or greenlet.
+        self.awaiting: dict[Hashable, PendingLazyLoad] = {}
+
+    def unit_of(self, connection_id: int) -> int:
+        """The unit of work a statement sent now on this connection belongs to."""
+        if self.marked:
+            return self.marked[-1]
+        units = self.units.get(connection_id)
+        return units[-1] if units else 0
+
+    def begin_unit(self, connection_id: int) -> None:
+        """A root transaction began or ended on the connection."""
+        self.units[connection_id] = [self._next_unit()]
+
+    def push_unit(self, connection_id: int) -> None:
+        """A savepoint began: its statements are a unit until it is released or rolled back."""
+        self.units.setdefault(connection_id, [0]).append(self._next_unit())
+
+    def pop_unit(self, connection_id: int) -> None:
+        """A savepoint ended: back to the enclosing unit."""
+        units = self.units.get(connection_id)
+        if units and len(units) > 1:
+            units.pop()
+
+    def replace_unit(self, connection_id: int) -> None:
+        """A Session began on the connection (a request joining the test's transaction)."""
+        units = self.units.setdefault(connection_id, [0])
+        units[-1] = self._next_unit()
+
+    def mark_unit(self) -> int:
+        """``dbguard.unit_of_work()`` entered: everything until it ends is one unit."""
+        unit = self._next_unit()
+        self.marked.append(unit)
+        return unit
 
     def statement_for(self, text: str, shape: Shape, dialect: str) -> Statement:
         """The slow path: the first run of a statement text in this test (under ``lock``)."""
@@ -224,24 +361,29 @@ class Record:
         return any(start <= seq < end for start, end in self.nplusone_allowed)
 
     def add_lazy_load(
-        self,
-        relationship: str,
-        parent_class: str,
-        attribute: str,
-        collection: bool,
-        site_key: SiteKey | None,
-        parent: Hashable,
-        unit: int,
+        self, pending: PendingLazyLoad, seq: int, unit: int, statement: Statement
     ) -> None:
+        site_key = pending.path.site
+        key = (pending.relationship, site_key, unit)
         with self.lock:
-            loads = self.lazy_loads.get((relationship, site_key, unit))
+            loads = self.lazy_loads.get(key)
             if loads is None:
                 loads = LazyLoads(
-                    relationship, parent_class, attribute, collection, site_key, self.total
+                    pending.relationship,
+                    pending.parent_class,
+                    pending.attribute,
+                    pending.collection,
+                    site_key,
+                    seq,
+                    statement,
+                    pending.target_class,
+                    hook=pending.path.hook,
                 )
-                self.lazy_loads[(relationship, site_key, unit)] = loads
+                self.lazy_loads[key] = loads
             loads.count += 1
             if len(loads.parents) < _MAX_PARENTS:
-                loads.parents.add(parent)
+                loads.parents.add(pending.parent)
             if len(loads.seqs) < _MAX_PARENTS:
-                loads.seqs.append(self.total)
+                loads.seqs.append(seq)
+            caller = pending.path.caller
+            loads.callers[caller] = loads.callers.get(caller, 0) + 1

@@ -143,8 +143,28 @@ def test_two_requests_that_each_load_one_author_are_not_an_nplusone(
         def test_two_authors(client):
             assert client.get("/authors/1").status_code == 200
             assert client.get("/authors/2").status_code == 200
+
+        def test_requests_in_a_loop(client):
+            # db.get_or_404 runs one SELECT per request: four runs from one line, in four units
+            for _ in range(2):
+                assert client.get("/authors/1").status_code == 200
+                assert client.get("/authors/2").status_code == 200
+
+        def test_marked_unit_spanning_requests(client, dbguard):
+            # the user says these requests are one unit: the view's lookups are then an N+1
+            with dbguard.unit_of_work():
+                for author_id in (1, 2, 3):
+                    assert client.get(f"/authors/{author_id}").status_code == 200
         """
     )
     # each request is its own Session (Flask-SQLAlchemy removes it at teardown): one lazy load
     # per unit of work is no N+1, however many requests a test makes
-    pytester.runpytest().assert_outcomes(passed=1)
+    result = pytester.runpytest("-W", "error::pytest_dbguard.DBGuardWarning")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_marked_unit_spanning_requests _*",
+            "N+1 query: Author.books was lazy-loaded for 3 Author objects, one query each",
+            "  at webapp.py:52 in create_app.author*",
+        ]
+    )

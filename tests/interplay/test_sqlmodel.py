@@ -96,7 +96,7 @@ def test_call_sites_name_the_users_lines(pytester: pytest.Pytester, pg_db: str) 
     )
     result.stdout.fnmatch_lines(
         [
-            "*N+1 query: the same SELECT ran 4 times from one call site with different parameters",
+            "*N+1 query: the same SELECT ran 4 times from one call site with different parameters, in one unit of work",
             "*at test_sqlmodel.py:14 in test_query_per_team",
         ]
     )
