@@ -1,0 +1,1 @@
+"""Scale-factor assertion markers."""
