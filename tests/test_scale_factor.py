@@ -143,12 +143,24 @@ def test_the_database_and_the_session_are_as_before(app: pytest.Pytester, pg_db:
             statements = [q.sql for q in dbguard.queries]
             assert statements[-1].startswith("SELECT count(*)")
 
+        def test_an_error_in_the_block_is_the_one_raised(session, dbguard):
+            import pytest
+            from sqlalchemy.exc import IntegrityError
+
+            def run():
+                session.add(User(id=1, email="duplicate"))
+                session.flush()
+
+            with pytest.raises(IntegrityError):
+                dbguard.assert_constant_queries(lambda n: add_users(session, n), run, session=session)
+            assert session.scalar(select(func.count()).select_from(User)) == 5  # still usable
+
         def test_after(engine):
             with engine.connect() as conn:
                 assert conn.scalar(text("SELECT count(*) FROM users")) == 5
         """
     )
-    app.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
+    app.runpytest("-p", "no:randomly").assert_outcomes(passed=3)
 
 
 def test_bad_arguments_are_usage_errors_naming_the_test(app: pytest.Pytester, pg_db: str) -> None:

@@ -455,9 +455,12 @@ def run_plan(plan: _Plan) -> dict[int, int]:
                     savepoint.flush()
                 with plan.measure.window(phase, plan.windows):
                     _returned(plan, "run", plan.run())
-            finally:
+            except BaseException:
                 with plan.measure.aside():
-                    savepoint.end()
+                    savepoint.end(failing=True)
+                raise
+            with plan.measure.aside():
+                savepoint.end()
         except RollbackProblem as problem:
             raise plan.usage_error(str(problem)) from None
     return plan.verdict()
@@ -481,9 +484,12 @@ async def run_plan_async(plan: _Plan) -> dict[int, int]:
                     await savepoint.aflush()
                 with plan.measure.window(phase, plan.windows):
                     await _maybe_await(plan.run())
-            finally:
+            except BaseException:
                 with plan.measure.aside():
-                    await savepoint.aend()
+                    await savepoint.aend(failing=True)
+                raise
+            with plan.measure.aside():
+                await savepoint.aend()
         except RollbackProblem as problem:
             raise plan.usage_error(str(problem)) from None
     return plan.verdict()

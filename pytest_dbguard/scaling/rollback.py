@@ -113,24 +113,35 @@ class Savepoint:
             if state not in self.before and obj is not None and obj in session:
                 session.expunge(obj)
 
-    def end(self) -> None:
+    def end(self, failing: bool = False) -> None:
+        """Roll back to the savepoint. ``failing``: the block raised; its exception is the one
+        to see, so a savepoint it ended is not reported on top of it."""
         ended = self._ended()
         if not ended:
             self.nested.rollback()
         self._restore()
-        self._raise_if(ended)
+        self._raise_if(ended and not failing)
 
-    async def aend(self) -> None:
+    async def aend(self, failing: bool = False) -> None:
         if not is_async(self.target):
-            return self.end()
+            return self.end(failing)
         ended = self._ended()
         if not ended:
             await self.nested.rollback()
         self._restore()
-        self._raise_if(ended)
+        self._raise_if(ended and not failing)
 
     def _ended(self) -> bool:
-        return self.nested is None or not self.nested.is_active
+        """Whether the savepoint is gone (committed, or rolled back with the transaction). One
+        that a failed flush deactivated is still there, and still to be rolled back."""
+        if self.nested is None:
+            return True
+        nested = getattr(self.nested, "sync_transaction", None) or self.nested
+        owner = getattr(self.target, "sync_session", None) or getattr(
+            self.target, "sync_connection", None
+        )
+        owner = owner or self.target
+        return nested is not owner.get_nested_transaction()
 
     def _raise_if(self, ended: bool) -> None:
         if ended:
