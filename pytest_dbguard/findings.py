@@ -22,6 +22,8 @@ class Kind(enum.StrEnum):
     QUERY_BUDGET = "query_budget"
     NPLUSONE = "nplusone"
     DUPLICATE_QUERIES = "duplicate_queries"
+    QUERY_SCALING = "query_scaling"  # a scale-factor assertion: the count grew with the data
+    UNUSED_EAGER_LOAD = "unused_eager_load"
     MISSING_INDEX = "missing_index"
     CORRELATED_SUBQUERY = "correlated_subquery"
     CARTESIAN_JOIN = "cartesian_join"

@@ -23,6 +23,7 @@ from .probe.catalog import schema_rows
 from .probe.separate import separate_connection
 from .rules.budgets import Budget, check_budget
 from .rules.schema import SchemaFinding, schema_findings
+from .scaling.api import ScaleAssertions, bind_scaling
 
 
 @pytest.fixture
@@ -32,12 +33,17 @@ def dbguard(request: pytest.FixtureRequest) -> DBGuard:
     With pytest-dbguard turned off (--dbguard-disable), a ``DisabledDBGuard``: blocks run
     unchecked, and reading the capture skips the test."""
     if request.config.stash[state.SETTINGS].disable:
-        return DisabledDBGuard()
+        disabled = DisabledDBGuard()
+        bind_scaling(disabled, request.node.nodeid)  # scale assertions run their steps unchecked
+        return disabled
     record = request.node.stash.get(state.RECORD, None)
     if record is None:
         raise pytest.UsageError("the dbguard fixture is only available in test functions")
     findings = request.node.stash.setdefault(state.BLOCK_FINDINGS, [])
-    return DBGuard(record, request.config.stash[state.SETTINGS], findings)
+    guard = DBGuard(record, request.config.stash[state.SETTINGS], findings)
+    bind_scaling(guard, request.node.nodeid, request.config.stash[state.CAPTURE], record,
+                 request.config.stash[state.SETTINGS], findings)  # fmt: skip
+    return guard
 
 
 def check_engine(engine: Engine) -> list[SchemaFinding]:
@@ -63,7 +69,7 @@ class Query:
     parameters: Any = field(default=None, repr=False, compare=False)  # never printed
 
 
-class DBGuard:
+class DBGuard(ScaleAssertions):
     """What pytest-dbguard captured in the current test.
 
     ``queries`` lists the statements in order (the first ``dbguard_max_recorded``);

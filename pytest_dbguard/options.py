@@ -143,6 +143,12 @@ _OPTIONS = (
     ),
     _Option("duplicates", "Identical repeated queries: fail, warn or off (default warn).", "warn"),
     _Option(
+        "unused_eager_loads",
+        "Relationships loaded with selectinload, joinedload or subqueryload that the test never "
+        "reads: fail, warn or off (default warn).",
+        "warn",
+    ),
+    _Option(
         "max_queries",
         "A default query budget for every test without a max_queries or num_queries marker.",
         "",
@@ -277,6 +283,7 @@ class Settings:
     analyze: bool
     nplusone_threshold: int
     duplicates: Mode
+    unused_eager_loads: Mode
     max_queries: int | None
     count_kinds: frozenset[str]
     count_setup: bool
@@ -413,6 +420,7 @@ def read_settings(config: pytest.Config) -> Settings:
         analyze=_boolean("analyze", read("analyze")),
         nplusone_threshold=_integer("nplusone_threshold", read("nplusone_threshold"), 2),
         duplicates=_mode("duplicates", read("duplicates")),
+        unused_eager_loads=_mode("unused_eager_loads", read("unused_eager_loads")),
         max_queries=_optional_integer("max_queries", budget),
         count_kinds=parse_kinds(_where("count_kinds"), _words(read("count_kinds"))),
         count_setup=_boolean("count_setup", read("count_setup")),

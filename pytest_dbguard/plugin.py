@@ -20,6 +20,7 @@ import pytest
 from .capture.callsites import CallSiteFinder
 from .capture.listeners import Capture
 from .capture.record import Record
+from .eager_plugin import unused_eager_load_findings
 from .errors import DBGuardFailure, DBGuardWarning
 from .findings import Finding, Mode
 from .fixtures import check_engine, dbguard  # noqa: F401  (the fixture, registered with the plugin)
@@ -37,7 +38,11 @@ from .rules.schema import SchemaFinding
 
 # Migration checks (--dbguard-migrations): loaded with this plugin, so -p no:dbguard
 # turns them off too.
-pytest_plugins = ["pytest_dbguard.migrations.plugin"]
+pytest_plugins = [
+    "pytest_dbguard.migrations.plugin",
+    "pytest_dbguard.eager_plugin",  # unused eager loads
+    "pytest_dbguard.scaling.plugin",  # scale-factor assertions (markers)
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -197,6 +202,7 @@ def _judge(item: pytest.Item, record: Record, examinations: TestExaminations) ->
     spec = _spec(item)
     assert spec is not None
     outcome = judge(record, examinations.examinations, spec, settings, _test_file_matcher(config))
+    outcome.findings += unused_eager_load_findings(item)
     outcome.examined, outcome.reused = examinations.examined, examinations.reused
     if _checks_plans(item, settings):
         check_plans(

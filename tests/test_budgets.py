@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 
-def test_max_queries_marker_passes_within_budget_and_fails_over_it(
-    app: pytest.Pytester, any_db: str
-) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_max_queries_marker_passes_within_budget_and_fails_over_it(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_budget="""
         import pytest
@@ -45,7 +44,8 @@ def test_max_queries_marker_passes_within_budget_and_fails_over_it(
     result.stdout.no_fnmatch_line("*secret@example.com*")
 
 
-def test_num_queries_requires_the_exact_count(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_num_queries_requires_the_exact_count(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_exact="""
         import pytest
@@ -70,7 +70,8 @@ def test_num_queries_requires_the_exact_count(app: pytest.Pytester, any_db: str)
     )
 
 
-def test_decorators_from_the_package_are_the_markers(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_decorators_from_the_package_are_the_markers(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_decorators="""
         from sqlalchemy import text
@@ -95,9 +96,8 @@ def test_decorators_from_the_package_are_the_markers(app: pytest.Pytester, any_d
     )
 
 
-def test_repeats_of_one_shape_are_grouped_under_their_numbers(
-    app: pytest.Pytester, any_db: str
-) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_repeats_of_one_shape_are_grouped_under_their_numbers(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_grouped="""
         import pytest
@@ -126,7 +126,8 @@ def test_repeats_of_one_shape_are_grouped_under_their_numbers(
     )
 
 
-def test_show_params_option_shows_parameter_values(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_show_params_option_shows_parameter_values(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_params="""
         import pytest
@@ -144,9 +145,8 @@ def test_show_params_option_shows_parameter_values(app: pytest.Pytester, any_db:
     result.stdout.fnmatch_lines(["*parameters: *alice@example.com*"])
 
 
-def test_ini_default_budget_applies_to_tests_without_a_marker(
-    app: pytest.Pytester, any_db: str
-) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_ini_default_budget_applies_to_tests_without_a_marker(app: pytest.Pytester) -> None:
     app.makeini("[pytest]\ndbguard_max_queries = 1\n")
     app.makepyfile(
         test_default="""
@@ -170,7 +170,8 @@ def test_ini_default_budget_applies_to_tests_without_a_marker(
     result.stdout.fnmatch_lines(["Expected at most 1 query, 2 were run (ini dbguard_max_queries)"])
 
 
-def test_budget_filters_by_kind_and_by_regex(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_budget_filters_by_kind_and_by_regex(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_filters="""
         import pytest
@@ -202,7 +203,8 @@ def test_budget_filters_by_kind_and_by_regex(app: pytest.Pytester, any_db: str) 
     result.stdout.fnmatch_lines(["Expected at most 0 queries (insert), 1 was run*"])
 
 
-def test_transaction_control_is_recorded_but_not_counted(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_transaction_control_is_recorded_but_not_counted(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_savepoints="""
         import pytest
@@ -226,7 +228,8 @@ def test_transaction_control_is_recorded_but_not_counted(app: pytest.Pytester, a
     app.runpytest().assert_outcomes(passed=1)
 
 
-def test_ini_option_counts_transaction_control(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_ini_option_counts_transaction_control(app: pytest.Pytester) -> None:
     app.makeini("[pytest]\ndbguard_count_kinds = select transaction\n")
     app.makepyfile(
         test_count_tx="""
@@ -247,7 +250,8 @@ def test_ini_option_counts_transaction_control(app: pytest.Pytester, any_db: str
     result.stdout.fnmatch_lines(["*SAVEPOINT ?", "*RELEASE SAVEPOINT ?"])
 
 
-def test_fixture_blocks_count_only_their_statements(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_fixture_blocks_count_only_their_statements(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_blocks="""
         from sqlalchemy import text
@@ -282,9 +286,8 @@ def test_fixture_blocks_count_only_their_statements(app: pytest.Pytester, any_db
     )
 
 
-def test_a_block_that_raises_reports_the_error_not_the_budget(
-    app: pytest.Pytester, any_db: str
-) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_a_block_that_raises_reports_the_error_not_the_budget(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_raises="""
         from sqlalchemy import text
@@ -301,7 +304,8 @@ def test_a_block_that_raises_reports_the_error_not_the_budget(
     result.stdout.no_fnmatch_line("*Expected at most*")
 
 
-def test_fixture_setup_is_not_counted_unless_asked(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_fixture_setup_is_not_counted_unless_asked(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_setup="""
         import pytest
@@ -326,9 +330,8 @@ def test_fixture_setup_is_not_counted_unless_asked(app: pytest.Pytester, any_db:
     result.stdout.fnmatch_lines(["Expected at most 1 query, * were run*"])
 
 
-def test_count_setup_never_charges_wider_fixtures_to_a_test(
-    app: pytest.Pytester, pg_db: str
-) -> None:
+@pytest.mark.usefixtures("pg_db")
+def test_count_setup_never_charges_wider_fixtures_to_a_test(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_scopes="""
         import pytest

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 
-def test_queries_describe_each_statement(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_queries_describe_each_statement(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_queries="""
         from sqlalchemy import insert, select, text
@@ -35,7 +36,8 @@ def test_queries_describe_each_statement(app: pytest.Pytester, any_db: str) -> N
     app.runpytest().assert_outcomes(passed=1)
 
 
-def test_executemany_counts_as_one_statement(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_executemany_counts_as_one_statement(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_many="""
         import pytest
@@ -55,7 +57,8 @@ def test_executemany_counts_as_one_statement(app: pytest.Pytester, any_db: str) 
     app.runpytest().assert_outcomes(passed=1)
 
 
-def test_statements_from_other_threads_are_captured(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_statements_from_other_threads_are_captured(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_threads="""
         import threading
@@ -115,7 +118,8 @@ def test_async_engines_are_captured_with_the_awaiting_call_site(
     )
 
 
-def test_disabled_plugin_changes_nothing(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_disabled_plugin_changes_nothing(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_disabled="""
         import pytest
@@ -135,9 +139,8 @@ def test_disabled_plugin_changes_nothing(app: pytest.Pytester, any_db: str) -> N
     result.stdout.no_fnmatch_line("*DBGuardWarning*")
 
 
-def test_recorded_statements_are_capped_but_counts_stay_exact(
-    app: pytest.Pytester, any_db: str
-) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_recorded_statements_are_capped_but_counts_stay_exact(app: pytest.Pytester) -> None:
     app.makeini("[pytest]\ndbguard_max_recorded = 5\n")
     app.makepyfile(
         test_cap="""
@@ -160,7 +163,8 @@ def test_recorded_statements_are_capped_but_counts_stay_exact(
     )
 
 
-def test_call_sites_for_every_statement_on_request(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_call_sites_for_every_statement_on_request(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_sites="""
         from sqlalchemy import text
@@ -185,9 +189,8 @@ def test_call_sites_for_every_statement_on_request(app: pytest.Pytester, any_db:
     ).assert_outcomes(passed=1)
 
 
-def test_one_statement_from_two_call_depths_gets_each_call_site(
-    app: pytest.Pytester, any_db: str
-) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_one_statement_from_two_call_depths_gets_each_call_site(app: pytest.Pytester) -> None:
     # The same SQL sent directly and through a helper module treated as library code (as Core
     # and an ORM flush can send one INSERT): the user's frame is at two depths, alternately.
     app.makepyfile(

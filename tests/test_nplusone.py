@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 
-def test_orm_lazy_load_in_a_loop_names_the_relationship_and_the_fix(
-    app: pytest.Pytester, any_db: str
-) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_orm_lazy_load_in_a_loop_names_the_relationship_and_the_fix(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_lazy="""
         from sqlalchemy import select
@@ -42,7 +41,8 @@ def test_orm_lazy_load_in_a_loop_names_the_relationship_and_the_fix(
     )
 
 
-def test_eager_loading_passes(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_eager_loading_passes(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_eager="""
         import pytest
@@ -64,7 +64,8 @@ def test_eager_loading_passes(app: pytest.Pytester, any_db: str) -> None:
     app.runpytest().assert_outcomes(passed=2)
 
 
-def test_one_lazy_load_is_not_nplusone(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_one_lazy_load_is_not_nplusone(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_single="""
         from sqlalchemy import select
@@ -78,7 +79,8 @@ def test_one_lazy_load_is_not_nplusone(app: pytest.Pytester, any_db: str) -> Non
     app.runpytest().assert_outcomes(passed=1)
 
 
-def test_core_select_per_row_is_nplusone(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_core_select_per_row_is_nplusone(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_core="""
         from sqlalchemy import select, text
@@ -115,9 +117,8 @@ def test_core_select_per_row_is_nplusone(app: pytest.Pytester, any_db: str) -> N
     )
 
 
-def test_threshold_option_sets_how_many_runs_make_an_nplusone(
-    app: pytest.Pytester, any_db: str
-) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_threshold_option_sets_how_many_runs_make_an_nplusone(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_threshold="""
         from sqlalchemy import select
@@ -133,7 +134,8 @@ def test_threshold_option_sets_how_many_runs_make_an_nplusone(
     app.runpytest("-o", "dbguard_nplusone_threshold=4").assert_outcomes(passed=1)
 
 
-def test_no_false_alarms(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_no_false_alarms(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_quiet="""
         from sqlalchemy import insert, inspect, select, text
@@ -176,7 +178,8 @@ def test_no_false_alarms(app: pytest.Pytester, any_db: str) -> None:
     result.assert_outcomes(passed=5)
 
 
-def test_identical_repeats_are_duplicates_not_nplusone(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_identical_repeats_are_duplicates_not_nplusone(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_dupes="""
         from sqlalchemy import select
@@ -202,7 +205,8 @@ def test_identical_repeats_are_duplicates_not_nplusone(app: pytest.Pytester, any
     app.runpytest("-o", "dbguard_duplicates=off").assert_outcomes(passed=1, warnings=0)
 
 
-def test_modes_and_allowances(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_modes_and_allowances(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_allow="""
         import pytest
@@ -235,7 +239,8 @@ def test_modes_and_allowances(app: pytest.Pytester, any_db: str) -> None:
     app.runpytest("--dbguard-nplusone=off").assert_outcomes(passed=3, warnings=0)
 
 
-def test_lazy_loads_from_two_call_sites_are_judged_apart(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_lazy_loads_from_two_call_sites_are_judged_apart(app: pytest.Pytester) -> None:
     app.makepyfile(
         test_sites="""
         from sqlalchemy import select
@@ -250,7 +255,8 @@ def test_lazy_loads_from_two_call_sites_are_judged_apart(app: pytest.Pytester, a
     app.runpytest().assert_outcomes(passed=1)
 
 
-def test_call_site_skips_library_wrappers(app: pytest.Pytester, any_db: str) -> None:
+@pytest.mark.usefixtures("any_db")
+def test_call_site_skips_library_wrappers(app: pytest.Pytester) -> None:
     app.makepyfile(
         repository="""
         from sqlalchemy import select

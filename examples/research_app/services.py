@@ -192,3 +192,19 @@ def publish(session: Session, item_id: int) -> None:
     item = session.get_one(ResearchItem, item_id)
     item.status = "published"
     session.commit()
+
+
+# -- titles of the research items (an eager load nobody reads) ---------------------------------
+
+
+def item_titles_overfetching(session: Session) -> list[str]:
+    """MISTAKE: loads every item's prompts (``selectinload``) and never reads them."""
+    items = session.scalars(
+        select(ResearchItem).options(selectinload(ResearchItem.prompts)).order_by(ResearchItem.id)
+    )
+    return [item.title for item in items]
+
+
+def item_titles(session: Session) -> list[str]:
+    """FIX: only what the page shows."""
+    return list(session.scalars(select(ResearchItem.title).order_by(ResearchItem.id)))

@@ -57,6 +57,17 @@ RULES: dict[str, tuple[str, str, str]] = {
         "The same query with the same parameters ran several times",
         "Run the query once and reuse its result (or cache it for the request).",
     ),
+    Kind.QUERY_SCALING: (
+        "QueryCountGrowsWithData",
+        "A scale-factor assertion failed: the number of queries grew with the data",
+        "Load the related rows with the parent query (the loader the message names), so that "
+        "the count stays the same whatever the number of rows.",
+    ),
+    Kind.UNUSED_EAGER_LOAD: (
+        "UnusedEagerLoad",
+        "A relationship was eager-loaded but never read",
+        "Remove the loader option the message names from the query, or read the attribute.",
+    ),
     Kind.MISSING_INDEX: (
         "MissingIndex",
         "No index serves a query: PostgreSQL reads the whole table",

@@ -104,7 +104,8 @@ async def test_block_budget(session, dbguard):
 """
 
 
-def test_async_tests_get_the_same_verdicts(pytester: pytest.Pytester, pg_db: str) -> None:
+@pytest.mark.usefixtures("pg_db")
+def test_async_tests_get_the_same_verdicts(pytester: pytest.Pytester) -> None:
     pytester.makeini(INI)
     pytester.makepyfile(models=MODELS, conftest=CONFTEST, test_async=TESTS)
     # by its module: "-p asyncio" would also name the standard library's asyncio

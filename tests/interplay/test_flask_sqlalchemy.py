@@ -92,7 +92,8 @@ def client(app):
 """
 
 
-def test_an_nplusone_in_a_view_names_the_view_line(pytester: pytest.Pytester, pg_db: str) -> None:
+@pytest.mark.usefixtures("pg_db")
+def test_an_nplusone_in_a_view_names_the_view_line(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(webapp=WEBAPP, conftest=CONFTEST)
     pytester.makepyfile(
         test_views="""
@@ -134,8 +135,9 @@ def test_an_nplusone_in_a_view_names_the_view_line(pytester: pytest.Pytester, pg
     )
 
 
+@pytest.mark.usefixtures("pg_db")
 def test_two_requests_that_each_load_one_author_are_not_an_nplusone(
-    pytester: pytest.Pytester, pg_db: str
+    pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile(webapp=WEBAPP, conftest=CONFTEST)
     pytester.makepyfile(

@@ -113,7 +113,8 @@ def run(app: pytest.Pytester, *args: str) -> tuple[list[str], dict[str, str], li
     return order, outcomes, report["findings"]
 
 
-def test_outcomes_and_findings_do_not_depend_on_the_order(app: pytest.Pytester, pg_db: str) -> None:
+@pytest.mark.usefixtures("pg_db")
+def test_outcomes_and_findings_do_not_depend_on_the_order(app: pytest.Pytester) -> None:
     app.makeconftest(SESSION_SCHEMA)
     app.makepyfile(test_suite=SUITE)
     file_order = run(app, "-p", "no:randomly")
@@ -141,9 +142,8 @@ def test_outcomes_and_findings_do_not_depend_on_the_order(app: pytest.Pytester, 
     assert len(orders) >= 3  # the seeds did shuffle the tests
 
 
-def test_the_failure_messages_are_those_of_a_run_in_file_order(
-    app: pytest.Pytester, pg_db: str
-) -> None:
+@pytest.mark.usefixtures("pg_db")
+def test_the_failure_messages_are_those_of_a_run_in_file_order(app: pytest.Pytester) -> None:
     app.makeconftest(SESSION_SCHEMA)
     app.makepyfile(test_suite=SUITE)
     result = app.runpytest("-p", "randomly", "--randomly-seed=7")

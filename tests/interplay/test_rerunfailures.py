@@ -53,7 +53,8 @@ def test_nplusone_on_every_run(session, run_number):
 """
 
 
-def test_reruns_are_measured_by_their_last_run(app: pytest.Pytester, pg_db: str) -> None:
+@pytest.mark.usefixtures("pg_db")
+def test_reruns_are_measured_by_their_last_run(app: pytest.Pytester) -> None:
     app.makepyfile(test_suite=SUITE)
     result = app.runpytest("--reruns=2", "--dbguard-json=report.json", "--dbguard-report=report.md")
     outcomes = result.parseoutcomes()

@@ -81,7 +81,8 @@ def test_call_sites_in_the_users_code(session, dbguard):
 """
 
 
-def test_call_sites_name_the_users_lines(pytester: pytest.Pytester, pg_db: str) -> None:
+@pytest.mark.usefixtures("pg_db")
+def test_call_sites_name_the_users_lines(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(models=MODELS, conftest=CONFTEST, test_sqlmodel=TESTS)
     # a subprocess: pydantic-core, a C extension, is not imported twice in one process
     result = pytester.runpytest_subprocess()
