@@ -23,13 +23,38 @@ transaction, which would commit or drop the data of a scale factor.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_scoped_session
 from sqlalchemy.orm import RelationshipProperty, Session, scoped_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.state import InstanceState
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+
+@cache
+def _asyncio() -> Any:
+    """SQLAlchemy's asyncio extension, imported when first needed: it requires greenlet, which
+    SQLAlchemy 2.1 no longer installs; without it no async session or connection can exist,
+    and the plugin must still load (None then)."""
+    try:
+        from sqlalchemy.ext import asyncio
+    except ImportError:
+        return None
+    return asyncio
+
+
+def _async_types() -> tuple[type, ...]:
+    asyncio = _asyncio()
+    return () if asyncio is None else (asyncio.AsyncSession, asyncio.AsyncConnection)
+
+
+def _is_async_session(target: Any) -> bool:
+    asyncio = _asyncio()
+    return asyncio is not None and isinstance(target, asyncio.AsyncSession)
 
 
 class RollbackProblem(Exception):
@@ -39,10 +64,14 @@ class RollbackProblem(Exception):
 def resolve(target: Any) -> Session | Connection | AsyncSession | AsyncConnection:
     """The session or connection behind what the user passed (a scoped session is asked for
     its current session, as Flask-SQLAlchemy's ``db.session`` is)."""
-    if isinstance(target, (scoped_session, async_scoped_session)):
+    asyncio = _asyncio()
+    scoped = (
+        (scoped_session,) if asyncio is None else (scoped_session, asyncio.async_scoped_session)
+    )
+    if isinstance(target, scoped):
         target = target()
-    if isinstance(target, (Session, Connection, AsyncSession, AsyncConnection)):
-        return target
+    if isinstance(target, (Session, Connection, *_async_types())):
+        return target  # type: ignore[return-value]
     raise RollbackProblem(
         "session= must be the SQLAlchemy Session, AsyncSession, Connection or AsyncConnection "
         f"that populate writes through (its data is rolled back after each scale), not {target!r}"
@@ -50,12 +79,12 @@ def resolve(target: Any) -> Session | Connection | AsyncSession | AsyncConnectio
 
 
 def is_async(target: Any) -> bool:
-    return isinstance(target, (AsyncSession, AsyncConnection))
+    return isinstance(target, _async_types())
 
 
 def _sync_session(target: Any) -> Session | None:
-    if isinstance(target, AsyncSession):
-        return target.sync_session
+    if _is_async_session(target):
+        return target.sync_session  # type: ignore[no-any-return]
     return target if isinstance(target, Session) else None
 
 
@@ -98,7 +127,7 @@ class Savepoint:
             self._expunge_since()
 
     async def aflush(self) -> None:
-        if isinstance(self.target, AsyncSession):
+        if _is_async_session(self.target):
             await self.target.flush()
             self._expunge_since()
         else:

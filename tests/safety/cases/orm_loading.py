@@ -72,7 +72,7 @@ def test_eager_loads_that_are_read(db, observe):
 def test_one_lazy_load_and_a_session_savepoint(db, observe):
     def run(conn):
         with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
-            author = session.get(Author, 1)
+            author = session.scalars(select(Author).where(Author.id == 1)).one()
             titles = [book.title for book in author.books]  # one lazy load: one parent
             with session.begin_nested():
                 session.add(Book(id=4, author_id=1, title="a3"))
@@ -102,7 +102,7 @@ def test_sessions_that_commit_one_after_another(db, observe):
         names = []
         for author_id in (1, 2):
             with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
-                author = session.get(Author, author_id)
+                author = session.scalars(select(Author).where(Author.id == author_id)).one()
                 names.append((author.name, len(author.books)))
                 author.name = author.name.upper()
                 session.commit()
