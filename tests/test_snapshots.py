@@ -506,7 +506,7 @@ def test_snapshots_survive_reruns_of_one_database(plan_app: pytest.Pytester, pg_
     plan_app.runpytest("--dbguard-plans", "--dbguard-update").assert_outcomes(passed=2)
     first = snapshot_files(plan_app.path)
     url = pg_db.replace("postgresql+psycopg://", "postgresql://")
-    for run in range(12):
+    for run in range(20):  # 20 reruns on one database
         with psycopg.connect(url, autocommit=True) as admin:
             if run == 3:
                 admin.execute(
@@ -514,7 +514,7 @@ def test_snapshots_survive_reruns_of_one_database(plan_app: pytest.Pytester, pg_
                 )
                 admin.execute("ANALYZE authors")
                 admin.execute("DELETE FROM authors WHERE name LIKE 'x%'")
-            if run in (6, 9):
+            if run in (6, 9, 15):
                 admin.execute("VACUUM ANALYZE")
         plan_app.runpytest("--dbguard-plans").assert_outcomes(passed=2)
     plan_app.runpytest("--dbguard-plans", "--dbguard-update").stdout.no_fnmatch_line("*wrote*")

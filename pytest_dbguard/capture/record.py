@@ -7,9 +7,13 @@ the test's outcome (``outcome/``).
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import enum
 import itertools
 import re
 import threading
+import uuid
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -133,11 +137,43 @@ def kept_parameters(parameters: Any, executemany: bool) -> Any:
     if len(values) > _MAX_KEPT_VALUES:
         return NotKept(f"{len(values)} values")
     for value in values:
-        if isinstance(value, (str, bytes, bytearray, memoryview, list, dict)) and (
-            len(value) > _MAX_KEPT_LENGTH
-        ):
-            return NotKept(f"a {type(value).__name__} of {len(value):,} items")
+        problem = _too_big(value, 2)
+        if problem:
+            return NotKept(problem)
     return parameters
+
+
+# Values whose size is bounded whatever they hold: kept as they are.
+_SCALARS = (
+    type(None),
+    bool,
+    int,
+    float,
+    decimal.Decimal,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    uuid.UUID,
+    enum.Enum,
+)
+
+
+def _too_big(value: Any, depth: int) -> str | None:
+    """Why ``value`` is not kept, or None. Anything but a bounded scalar, a short string or a
+    short collection of those is described, never kept: a driver's wrapper (psycopg's
+    ``Binary``, a JSON adapter) may hold megabytes behind a small ``len``."""
+    if isinstance(value, _SCALARS):
+        return None
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        if len(value) > _MAX_KEPT_LENGTH:
+            return f"a {type(value).__name__} of {len(value):,} items"
+        return None
+    if isinstance(value, (list, tuple, dict)) and depth > 0:
+        if len(value) > _MAX_KEPT_LENGTH:
+            return f"a {type(value).__name__} of {len(value):,} items"
+        items = value.values() if isinstance(value, dict) else value
+        return next((why for item in items if (why := _too_big(item, depth - 1))), None)
+    return f"a {type(value).__name__}"
 
 
 def parameters_key(text: str, parameters: Any) -> int:

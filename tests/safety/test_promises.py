@@ -197,6 +197,42 @@ def test_memory_does_not_grow_with_the_size_of_parameters(pytester: pytest.Pytes
     assert with_plugin <= 2 * without + 50 * 1024, (without, with_plugin)
 
 
+@pytest.mark.usefixtures("pg_db")
+def test_memory_does_not_grow_with_parameters_a_driver_wraps(pytester: pytest.Pytester) -> None:
+    """The same on PostgreSQL through a LargeBinary column: SQLAlchemy hands psycopg each value
+    wrapped in ``psycopg.Binary``, an object whose size no ``len`` shows."""
+    pytester.makeconftest(
+        """
+        import resource
+
+        def pytest_sessionfinish(session):
+            with open("peak_rss", "w") as handle:
+                handle.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+        """
+    )
+    pytester.makepyfile(
+        test_wrapped_blobs="""
+        import os
+
+        from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table, create_engine, insert
+
+        BLOBS = Table("blobs", MetaData(), Column("id", Integer, primary_key=True),
+                      Column("data", LargeBinary))
+
+        def test_blobs():
+            engine = create_engine(os.environ["DBGUARD_INNER_URL"])
+            with engine.connect() as conn:
+                BLOBS.create(conn)
+                for n in range(200):
+                    conn.execute(insert(BLOBS), {"id": n, "data": bytes([n % 256]) * (1 << 20)})
+                conn.rollback()
+        """
+    )
+    without = _peak_rss_kib(pytester, "-p", "no:dbguard")
+    with_plugin = _peak_rss_kib(pytester)
+    assert with_plugin <= 2 * without + 50 * 1024, (without, with_plugin)
+
+
 # -- xdist (item 13) ----------------------------------------------------------------------------
 
 
