@@ -1,6 +1,8 @@
 """pytest wiring of the unused-eager-load check (``capture/eager.py``, ``rules/eager.py``):
-the watcher runs around each test's call, and the main plugin judges what it saw with the
-test's other findings (``plugin._judge``)."""
+the watcher runs around each test's call and leaves what it saw in the item's stash, where the
+main plugin judges it with the test's other findings (``plugin._judge``). Loaded through the
+main plugin's ``pytest_plugins`` and imported by nothing else (a module pytest loads as a
+plugin must not be imported before, or pytest warns that it cannot rewrite its asserts)."""
 
 from __future__ import annotations
 
@@ -8,13 +10,11 @@ from collections.abc import Generator
 
 import pytest
 
-from .capture.eager import EagerLoad, EagerLoadWatcher
-from .findings import Finding, Mode
+from .capture.eager import EagerLoadWatcher
+from .findings import Mode
 from .outcome import state
-from .rules.eager import find_unused_eager_loads
 
 WATCHER = pytest.StashKey[EagerLoadWatcher]()
-EAGER_LOADS = pytest.StashKey[list[EagerLoad]]()
 
 
 @pytest.hookimpl(trylast=True)  # after the main plugin's: its settings and capture exist
@@ -39,12 +39,4 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     try:
         return (yield)
     finally:
-        item.stash[EAGER_LOADS] = watcher.stop()
-
-
-def unused_eager_load_findings(item: pytest.Item) -> list[Finding]:
-    """The test's unused eager loads, judged with its mode (none when the check is off)."""
-    loads = item.stash.get(EAGER_LOADS, None)
-    if not loads:
-        return []
-    return find_unused_eager_loads(loads, item.config.stash[state.SETTINGS].unused_eager_loads)
+        item.stash[state.EAGER_LOADS] = watcher.stop()

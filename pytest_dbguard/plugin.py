@@ -20,7 +20,6 @@ import pytest
 from .capture.callsites import CallSiteFinder
 from .capture.listeners import Capture
 from .capture.record import Record
-from .eager_plugin import unused_eager_load_findings
 from .errors import DBGuardFailure, DBGuardWarning
 from .findings import Finding, Mode
 from .fixtures import check_engine, dbguard  # noqa: F401  (the fixture, registered with the plugin)
@@ -34,6 +33,7 @@ from .outcome.judge import TestOutcome, judge
 from .outcome.payload import PAYLOAD_ATTRIBUTE, payload
 from .outcome.plan_snapshots import check_plans
 from .reports.session import SessionReports
+from .rules.eager import find_unused_eager_loads
 from .rules.schema import SchemaFinding
 
 # Migration checks (--dbguard-migrations): loaded with this plugin, so -p no:dbguard
@@ -202,7 +202,8 @@ def _judge(item: pytest.Item, record: Record, examinations: TestExaminations) ->
     spec = _spec(item)
     assert spec is not None
     outcome = judge(record, examinations.examinations, spec, settings, _test_file_matcher(config))
-    outcome.findings += unused_eager_load_findings(item)
+    if eager_loads := item.stash.get(state.EAGER_LOADS, None):
+        outcome.findings += find_unused_eager_loads(eager_loads, settings.unused_eager_loads)
     outcome.examined, outcome.reused = examinations.examined, examinations.reused
     if _checks_plans(item, settings):
         check_plans(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from ..capture.eager import EagerLoad
 from ..capture.listeners import Capture
 from ..capture.record import Record
 from ..findings import Finding
@@ -23,3 +24,4 @@ EXAMINATIONS = pytest.StashKey[TestExaminations]()
 OUTCOME = pytest.StashKey[TestOutcome]()
 SCHEMA_CHECKED = pytest.StashKey[bool]()
 BLOCK_FINDINGS = pytest.StashKey[list[Finding]]()  # budgets of failed `dbguard` blocks
+EAGER_LOADS = pytest.StashKey[list[EagerLoad]]()  # the eager loads of a test's call

@@ -1,6 +1,6 @@
-"""SQLAlchemy 2.1 no longer installs greenlet, without which its asyncio extension cannot be
-imported: the plugin must load and run sync tests without it (a user without async code does
-not install the `asyncio` extra)."""
+"""How the plugin loads: without greenlet (SQLAlchemy 2.1 no longer installs it, and its
+asyncio extension cannot be imported without it: a user without async code does not install
+the `asyncio` extra), and without a warning of pytest's (a suite that runs with `-W error`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 BLOCK_GREENLET = textwrap.dedent(
     """
@@ -54,3 +56,13 @@ def test_the_plugin_loads_and_checks_without_greenlet(tmp_path: Path) -> None:
     assert "Error while loading plugin" not in output, output
     assert "Expected at most 1 query, 2 were run" in output, output
     assert result.returncode == 1, output
+
+
+def test_the_plugin_loads_without_a_warning(pytester: pytest.Pytester) -> None:
+    """Each module pytest loads as a plugin (``pytest_plugins``) is imported by pytest first:
+    otherwise pytest warns that it cannot rewrite the module's asserts. In a process of its
+    own: this one imported the plugin already."""
+    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*Warning*")
