@@ -82,6 +82,29 @@ def commit() -> str:
     return head + (f" plus {len(changed)} changed files in pytest_dbguard/" if changed else "")
 
 
+def plugin_tree() -> str:
+    """What is measured: the committed tree of pytest_dbguard/ and its uncommitted changes
+    (a commit that touches only other files does not change the plugin)."""
+    repository = str(venv.REPOSITORY)
+    try:
+        return (
+            subprocess.run(
+                ["git", "-C", repository, "rev-parse", "HEAD:pytest_dbguard"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            + subprocess.run(
+                ["git", "-C", repository, "diff", "HEAD", "--", "pytest_dbguard"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def plugin_location() -> str:
     """Where this interpreter's pytest-dbguard lives (the tree that is measured)."""
     spec = importlib.util.find_spec("pytest_dbguard")
@@ -94,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     words = sys.argv[1:] if argv is None else list(argv)
     command = " ".join(["python -m benchmarks.dbguard_bench", *words])
-    started, at_start = time.perf_counter(), commit()
+    started, at_start, tree_at_start = time.perf_counter(), commit(), plugin_tree()
     workdir = Path(tempfile.mkdtemp(prefix="dbguard-bench-"))
     sections: list[Section] = []
     try:
@@ -122,7 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     minutes = (time.perf_counter() - started) / 60
     at_end = commit()
-    changed = "" if at_end == at_start else f"; at the end {at_end} (the plugin changed)"
+    changed = (
+        "" if plugin_tree() == tree_at_start else f"; at the end {at_end} (the plugin changed)"
+    )
     footer = f"{minutes:.1f} min at commit {at_start}{changed}; {setting}."
     print(footer)
     header = {
