@@ -45,6 +45,19 @@ class Finding:
     details: dict[str, Any] = field(default_factory=dict)  # JSON-able, never parameter values
     site: CallSite | None = None  # where in the user's code, for warnings
 
+    @classmethod
+    def from_lines(
+        cls,
+        kind: Kind,
+        verdict: Mode,
+        lines: list[str],
+        details: dict[str, Any],
+        site: CallSite | None = None,
+    ) -> Finding:
+        """A finding whose message is ``lines``, the first of them its summary (the shape of
+        every message: the diagnosis, then the evidence and the fix)."""
+        return cls(kind, verdict, lines[0], "\n".join(lines), details, site)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "kind": str(self.kind),

@@ -68,12 +68,11 @@ def missing_index(
     lines.append(f"  or accept it: @pytest.mark.allow_seqscan({accept})")
     before = exam.plan or {}
     after = exam.fix.plan_after if exam.fix is not None else None
-    return Finding(
-        kind=Kind.MISSING_INDEX,
-        verdict=mode,
-        summary=summary,
-        message="\n".join(lines),
-        details={
+    return Finding.from_lines(
+        Kind.MISSING_INDEX,
+        mode,
+        lines,
+        {
             "tables": tables,
             "statement": statement.shape.fingerprint,
             "call_site": str(site) if site else None,

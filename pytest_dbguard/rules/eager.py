@@ -35,12 +35,11 @@ def _finding(entry: EagerLoad, mode: Mode) -> Finding:
         f"Fix: remove {link} from {where},",
         f"  or read {entry.relationship} where the loaded objects are used {_OPTION_HINT}",
     ]
-    return Finding(
-        kind=Kind.UNUSED_EAGER_LOAD,
-        verdict=mode,
-        summary=summary,
-        message="\n".join(lines),
-        details={
+    return Finding.from_lines(
+        Kind.UNUSED_EAGER_LOAD,
+        mode,
+        lines,
+        {
             "relationship": entry.relationship,
             "loader": entry.loader,
             "option": entry.option,

@@ -144,12 +144,11 @@ def _lazy_load_finding(record: Record, worst: tuple[LazyLoads, int], mode: Mode)
         lines += _inside_library(loads.hook)
     else:
         lines += [fix_intro, f"  {fix}", f"  ({loader} from sqlalchemy.orm; {_ALLOW_HINT})"]
-    return Finding(
-        kind=Kind.NPLUSONE,
-        verdict=mode,
-        summary=summary,
-        message="\n".join(lines),
-        details={
+    return Finding.from_lines(
+        Kind.NPLUSONE,
+        mode,
+        lines,
+        {
             "source": "orm_lazy_load",
             "relationship": loads.relationship,
             "parents": parents,
@@ -237,12 +236,11 @@ def _repeated_select_finding(
         ]
         lines += _shared_helper_hint(statement, site_key, location)
     site = location.lead
-    return Finding(
-        kind=Kind.NPLUSONE,
-        verdict=mode,
-        summary=summary,
-        message="\n".join(lines),
-        details={
+    return Finding.from_lines(
+        Kind.NPLUSONE,
+        mode,
+        lines,
+        {
             "source": "repeated_statement",
             "queries": runs,
             "exact": exact,

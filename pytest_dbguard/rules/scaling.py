@@ -96,12 +96,11 @@ def scaling_finding(
             "Fix: fetch the rows in one query before the loop (WHERE ... IN (...) over the keys, "
             "or a JOIN), so that the number of queries does not depend on the number of rows"
         )
-    return Finding(
-        kind=Kind.QUERY_SCALING,
-        verdict=Mode.FAIL,
-        summary=summary,
-        message="\n".join(lines),
-        details={
+    return Finding.from_lines(
+        Kind.QUERY_SCALING,
+        Mode.FAIL,
+        lines,
+        {
             "source": expected.source,
             "slope": expected.slope,
             "scales": list(scales),
