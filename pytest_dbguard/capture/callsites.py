@@ -76,6 +76,7 @@ def _matches_module(module: str, prefixes: tuple[str, ...]) -> bool:
     return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
 
 
+_CALLER_DEPTH = 8  # frames looked at above a call site for the loop that calls it
 _MAX_SITES = 20_000  # call sites cached per test before the cache restarts
 _COMPREHENSIONS = (".<listcomp>", ".<dictcomp>", ".<setcomp>", ".<genexpr>")
 
@@ -205,7 +206,13 @@ class CallSiteFinder:
         return self._path_across_greenlets(True, hook)
 
     def _caller(self, frame: FrameType | None) -> SiteKey | None:
-        while frame is not None:
+        """The next user frame within a few frames above the call site (a loop calling a
+        helper, perhaps through a decorator). Bounded: above a test function the stack is
+        pytest's all the way up, and walking it for every sampled run costs more than the rest
+        of capture."""
+        for _ in range(_CALLER_DEPTH):
+            if frame is None:
+                return None
             if self.is_user(frame):
                 return (frame.f_code, frame.f_lineno)
             frame = frame.f_back

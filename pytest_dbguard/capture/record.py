@@ -186,19 +186,25 @@ def scalar_key(parameters: Any, slots: frozenset[str | int]) -> int | None:
     """A hash of the parameters outside IN lists and array values (``= ANY(:ids)``), or
     ``None`` when the statement has none of those: runs over chunks of keys share it."""
     if type(parameters) is dict:
-        items = list(parameters.items())
+        values: Any = parameters.values()
+        items: Any = parameters.items()
     elif isinstance(parameters, (list, tuple)):
-        items = list(enumerate(parameters))
+        values, items = parameters, enumerate(parameters)
     else:
         return None
+    if not slots and not any(isinstance(value, _LISTS) for value in values):
+        return None  # most statements: no list anywhere, nothing to leave out
     kept = [(key, value) for key, value in items if key not in slots and not _is_list(value)]
-    if len(kept) == len(items):
+    if len(kept) == len(values):
         return None
     return hash(tuple((key, _hashable(value, 3)) for key, value in kept))
 
 
+_LISTS = (list, tuple, set, frozenset)
+
+
 def _is_list(value: Any) -> bool:
-    return isinstance(value, (list, tuple, set, frozenset))
+    return isinstance(value, _LISTS)
 
 
 def _hashable(value: Any, depth: int) -> Any:
