@@ -1,4 +1,4 @@
-"""Helpers shared by the plan-snapshot tests."""
+"""Helpers shared by the tests of several files."""
 
 from __future__ import annotations
 
@@ -34,3 +34,25 @@ def break_fsync(pytester: pytest.Pytester, body: str) -> str:
         + "def pytest_unconfigure(config):\n    os.fsync = _real_fsync\n"
     )
     return original
+
+
+# An application module with one finding of each kind the reports show: a filter no index
+# serves (users.status), an N+1 (emails) and a lookup a plan snapshot records (titles_of).
+APP_QUERIES = """
+from sqlalchemy import text
+
+
+def users_with_status(conn, status):
+    return conn.execute(text("SELECT id FROM users WHERE status = :s"), {"s": status}).all()
+
+
+def titles_of(conn, user):
+    return conn.execute(text("SELECT title FROM items WHERE user_id = :u"), {"u": user}).all()
+
+
+def emails(conn, ids):
+    return [
+        conn.execute(text("SELECT email FROM users WHERE id = :u"), {"u": u}).scalar()
+        for u in ids
+    ]
+"""

@@ -6,27 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from _helpers import APP_QUERIES
 
 from pytest_dbguard.reports.pr_summary import render_pr_summary
-
-QUERIES = """
-from sqlalchemy import text
-
-
-def users_with_status(conn, status):
-    return conn.execute(text("SELECT id FROM users WHERE status = :s"), {"s": status}).all()
-
-
-def titles_of(conn, user):
-    return conn.execute(text("SELECT title FROM items WHERE user_id = :u"), {"u": user}).all()
-
-
-def emails(conn, ids):
-    return [
-        conn.execute(text("SELECT email FROM users WHERE id = :u"), {"u": u}).scalar()
-        for u in ids
-    ]
-"""
 
 SUITE = """
 import pytest
@@ -53,7 +35,7 @@ def test_titles(engine):
 def test_the_summary_of_a_pull_request(
     plan_app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plan_app.makepyfile(queries=QUERIES, test_app=SUITE)
+    plan_app.makepyfile(queries=APP_QUERIES, test_app=SUITE)
     plan_app.runpytest("--dbguard-update", "-k", "titles").assert_outcomes(passed=1)
     plan_app.runpytest(
         "--dbguard-baseline=baseline.json", "--dbguard-baseline-update", "-k", "emails"

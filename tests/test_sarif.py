@@ -9,29 +9,12 @@ from typing import Any
 
 import jsonschema
 import pytest
+from _helpers import APP_QUERIES
 
 from pytest_dbguard.reports.sarif import RULES, render_sarif
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
 
-QUERIES = """
-from sqlalchemy import text
-
-
-def users_with_status(conn, status):
-    return conn.execute(text("SELECT id FROM users WHERE status = :s"), {"s": status}).all()
-
-
-def titles_of(conn, user):
-    return conn.execute(text("SELECT title FROM items WHERE user_id = :u"), {"u": user}).all()
-
-
-def emails(conn, ids):
-    return [
-        conn.execute(text("SELECT email FROM users WHERE id = :u"), {"u": u}).scalar()
-        for u in ids
-    ]
-"""
 
 SUITE = """
 import pytest
@@ -79,7 +62,7 @@ def location(result: dict[str, Any]) -> tuple[str, int]:
 def test_findings_to_code_scanning(
     plan_app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plan_app.makepyfile(queries=QUERIES, test_app=SUITE)
+    plan_app.makepyfile(queries=APP_QUERIES, test_app=SUITE)
     plan_app.runpytest("--dbguard-update")  # the plan snapshot of test_titles
     plan_app.runpytest(
         "--dbguard-baseline=baseline.json", "--dbguard-baseline-update", "-k", "emails"
