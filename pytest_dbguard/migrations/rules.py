@@ -289,30 +289,20 @@ def _observed_findings(revision: _Revision, statement: dict[str, Any]) -> None:
                 evidence=tuple(evidence),
                 fix=patterns.not_valid_fix(table, constraint),
             )
-    for dropped in changes.get("dropped_columns", ()):
-        table = dropped["table"]
-        if table in revision.with_rows:
-            revision.add(
-                "drop_column",
-                f"DROP COLUMN {table}.{dropped['column']}: the column held data",
-                site,
-                statement=sql,
-                table=table,
-                lock=lock_on(table),
-                fix=patterns.drop_fix("column"),
-            )
-    for dropped in changes.get("dropped_tables", ()):
-        table = dropped["table"]
-        if table in revision.with_rows:
-            revision.add(
-                "drop_table",
-                f"DROP TABLE {table}: the table held data",
-                site,
-                statement=sql,
-                table=table,
-                lock=lock_on(table),
-                fix=patterns.drop_fix("table"),
-            )
+    for kind in ("column", "table"):
+        for dropped in changes.get(f"dropped_{kind}s", ()):
+            table = dropped["table"]
+            if table in revision.with_rows:
+                name = f"{table}.{dropped['column']}" if kind == "column" else table
+                revision.add(
+                    f"drop_{kind}",
+                    f"DROP {kind.upper()} {name}: the {kind} held data",
+                    site,
+                    statement=sql,
+                    table=table,
+                    lock=lock_on(table),
+                    fix=patterns.drop_fix(kind),
+                )
     for change in changes.get("type_changes", ()):
         table = change["table"]
         if table in rewritten and table in revision.before:
