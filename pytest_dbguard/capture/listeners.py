@@ -131,6 +131,7 @@ class Capture:
         key = scalar = None
         if not executemany:
             key = parameters_key(text, parameters)
+            # the text's own shape: texts of one statement differ in their IN lists' names
             scalar = scalar_key(parameters, self.shapes.get(text).list_slots)
         return Sample(
             seq,
