@@ -292,10 +292,10 @@ class Settings:
     library_modules: tuple[str, ...]
     user_modules: tuple[str, ...]
     max_recorded: int
-    baseline: str = ""
-    baseline_update: bool = False
-    sarif: str = ""
-    pr_summary: str = ""
+    baseline: str
+    baseline_update: bool
+    sarif: str
+    pr_summary: str
 
 
 def _raw(config: pytest.Config, name: str) -> Any:
@@ -399,7 +399,6 @@ def parse_lints(where: str, names: Any) -> frozenset[str]:
 
 def read_settings(config: pytest.Config) -> Settings:
     read: Callable[[str], Any] = lambda name: _raw(config, name)  # noqa: E731
-    budget = str(read("max_queries"))
     return Settings(
         disable=_boolean("disable", read("disable")),
         nplusone=_mode("nplusone", read("nplusone")),
@@ -421,7 +420,7 @@ def read_settings(config: pytest.Config) -> Settings:
         nplusone_threshold=_integer("nplusone_threshold", read("nplusone_threshold"), 2),
         duplicates=_mode("duplicates", read("duplicates")),
         unused_eager_loads=_mode("unused_eager_loads", read("unused_eager_loads")),
-        max_queries=_optional_integer("max_queries", budget),
+        max_queries=_optional_integer("max_queries", str(read("max_queries"))),
         count_kinds=parse_kinds(_where("count_kinds"), _words(read("count_kinds"))),
         count_setup=_boolean("count_setup", read("count_setup")),
         show_params=_boolean("show_params", read("show_params")),

@@ -46,21 +46,18 @@ def lint_finding(statement: Statement, exam: Examination, hit: LintHit, mode: Mo
     }
     diagnosis, fix = (text.format(**values) for text in _LINT_TEXT[hit.lint])
     site = statement.first_call_site()
-    message = "\n".join(
-        [
-            diagnosis,
-            f"  {display_sql(statement.shape.fingerprint)}",
-            f"  {sites_text([site])}",
-            fix,
-            f'  or accept it: @pytest.mark.allow_lint("{hit.lint}")',
-        ]
-    )
-    return Finding(
-        kind=Kind(hit.lint),
-        verdict=mode,
-        summary=diagnosis,
-        message=message,
-        details={
+    lines = [
+        diagnosis,
+        f"  {display_sql(statement.shape.fingerprint)}",
+        f"  {sites_text([site])}",
+        fix,
+        f'  or accept it: @pytest.mark.allow_lint("{hit.lint}")',
+    ]
+    return Finding.from_lines(
+        Kind(hit.lint),
+        mode,
+        lines,
+        {
             "lint": hit.lint,
             "table": hit.table,
             "detail": detail,

@@ -11,7 +11,7 @@ from ..capture.record import Record
 from ..findings import Finding
 from ..markers import TestSpec
 from ..options import Settings
-from .examine import Examiner, TestExaminations
+from .examine import Examiner
 from .judge import TestOutcome
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -20,7 +20,6 @@ EXAMINER = pytest.StashKey[Examiner]()
 SPEC = pytest.StashKey[TestSpec]()
 SPEC_ERROR = pytest.StashKey[str]()  # a marker's usage error, raised when the test runs
 RECORD = pytest.StashKey[Record]()
-EXAMINATIONS = pytest.StashKey[TestExaminations]()
 OUTCOME = pytest.StashKey[TestOutcome]()
 SCHEMA_CHECKED = pytest.StashKey[bool]()
 BLOCK_FINDINGS = pytest.StashKey[list[Finding]]()  # budgets of failed `dbguard` blocks

@@ -317,19 +317,16 @@ def _duplicate_finding(
             f"{len(samples)} of its first {len(statement.samples)} runs had the same "
             "parameters in one unit of work"
         )
-    message = "\n".join(
-        [
-            summary,
-            f"  {sites_text([record.site(sample.site_key) for sample in samples])}",
-            f"  {display_sql(statement.shape.fingerprint)}",
-            "Fix: run it once and reuse the result (or cache it for the request).",
-        ]
-    )
-    return Finding(
-        kind=Kind.DUPLICATE_QUERIES,
-        verdict=mode,
-        summary=summary,
-        message=message,
-        details={"queries": len(samples), "statement": statement.shape.fingerprint},
-        site=record.site(samples[0].site_key),
+    lines = [
+        summary,
+        f"  {sites_text([record.site(sample.site_key) for sample in samples])}",
+        f"  {display_sql(statement.shape.fingerprint)}",
+        "Fix: run it once and reuse the result (or cache it for the request).",
+    ]
+    return Finding.from_lines(
+        Kind.DUPLICATE_QUERIES,
+        mode,
+        lines,
+        {"queries": len(samples), "statement": statement.shape.fingerprint},
+        record.site(samples[0].site_key),
     )
