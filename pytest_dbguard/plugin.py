@@ -31,6 +31,7 @@ from .outcome.baseline import apply_baseline
 from .outcome.examine import Examiner, TestExaminations
 from .outcome.judge import TestOutcome, judge
 from .outcome.payload import PAYLOAD_ATTRIBUTE, payload
+from .outcome.plan_findings import examination_notes
 from .outcome.plan_snapshots import check_plans
 from .reports.session import SessionReports
 from .rules.eager import find_unused_eager_loads
@@ -165,7 +166,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         failed: list[Finding] = item.stash.get(state.BLOCK_FINDINGS, [])
         item.stash[state.OUTCOME] = TestOutcome(
             findings=list(failed),
-            notes=_notes(examinations),
+            notes=examination_notes(record, examinations.examinations),
             examined=examinations.examined,
             reused=examinations.reused,
         )
@@ -186,14 +187,6 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     if failures:
         raise DBGuardFailure("\n\n".join(failures))
     return result
-
-
-def _notes(examinations: TestExaminations) -> list[str]:
-    return [
-        f"{fingerprint}: {exam.note}"
-        for fingerprint, exam in examinations.examinations.items()
-        if exam.note
-    ]
 
 
 def _judge(item: pytest.Item, record: Record, examinations: TestExaminations) -> TestOutcome:

@@ -70,3 +70,46 @@ def test_junit_xml_holds_no_plugin_data(app: pytest.Pytester) -> None:
     xml = (app.path / "junit.xml").read_text()
     assert "<testcase" in xml
     assert "dbguard" not in xml
+
+
+def test_statements_not_examined_read_the_same_whether_the_test_passed(
+    plan_app: pytest.Pytester,
+) -> None:
+    """A statement the plugin does not EXPLAIN (planning it would run the application's own
+    stable function) is listed with its reason, shortened and in the order it ran, the same
+    for a test that passes and one that fails."""
+    plan_app.makepyfile(
+        test_notes="""
+        from sqlalchemy import text
+
+        FUNCTION = (
+            "CREATE OR REPLACE FUNCTION masked(value text) RETURNS text STABLE LANGUAGE sql "
+            "AS $$ SELECT left(value, 1) || '***' $$"
+        )
+        QUERY = text("SELECT id, email FROM users WHERE masked(email) = :m")
+
+        def test_passes(engine):
+            with engine.begin() as conn:
+                conn.execute(text(FUNCTION))
+                conn.execute(QUERY, {"m": "a***"}).all()
+
+        def test_fails(engine):
+            with engine.begin() as conn:
+                conn.execute(text(FUNCTION))
+                conn.execute(QUERY, {"m": "a***"}).all()
+            assert False, "the test's own failure"
+        """
+    )
+    result = plan_app.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    note = (
+        "SELECT ... FROM users WHERE masked(email) = ?: not examined: planning it would run "
+        "masked (the application's immutable or stable functions)"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "Statements not examined (their plans are not checked): 2",
+            f"  test_notes.py::test_fails: {note}",
+            f"  test_notes.py::test_passes: {note}",
+        ]
+    )

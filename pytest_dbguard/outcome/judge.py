@@ -13,7 +13,7 @@ from ..options import Settings
 from ..rules.budgets import check_budget, count_whole_test
 from ..rules.nplusone import find_duplicates, find_nplusone
 from .examine import Examination
-from .plan_findings import IsTestFile, attach_plans, plan_findings
+from .plan_findings import IsTestFile, attach_plans, examination_notes, plan_findings
 
 
 @dataclass
@@ -47,8 +47,7 @@ def judge(
         outcome.findings += find_duplicates(
             record, settings.nplusone_threshold, settings.duplicates
         )
-    findings, notes = plan_findings(record, examinations, spec, settings, is_test_file)
-    outcome.findings += findings
-    outcome.notes += notes
+    outcome.findings += plan_findings(record, examinations, spec, settings, is_test_file)
+    outcome.notes = examination_notes(record, examinations)
     attach_plans(examinations, outcome.findings)
     return outcome

@@ -28,17 +28,12 @@ def plan_findings(
     spec: TestSpec,
     settings: Settings,
     is_test_file: IsTestFile,
-) -> tuple[list[Finding], list[str]]:
-    """The findings of the statements examined on the database, and notes on those that could
-    not be (with the reason)."""
+) -> list[Finding]:
+    """The findings of the statements examined on the database."""
     findings: list[Finding] = []
-    notes: list[str] = []
     for statement in by_first_run(record):
         exam = examinations.get(statement.shape.fingerprint)
-        if exam is None:
-            continue
-        if exam.note:
-            notes.append(f"{display_sql(statement.shape.fingerprint)}: {exam.note}")
+        if exam is None or exam.note:
             continue
         site = statement.first_call_site()
         if site is not None and is_test_file(site.path) and not settings.judge_test_queries:
@@ -51,7 +46,18 @@ def plan_findings(
             for hit in exam.lint_hits:
                 if hit.lint in settings.lint_names and hit.lint not in spec.allow_lints:
                     findings.append(lint_finding(statement, exam, hit, settings.lints))
-    return findings, notes
+    return findings
+
+
+def examination_notes(record: Record, examinations: dict[str, Examination]) -> list[str]:
+    """Why statements could not be examined, in the order they first ran (whether the test
+    passed or failed)."""
+    notes = []
+    for statement in by_first_run(record):
+        exam = examinations.get(statement.shape.fingerprint)
+        if exam is not None and exam.note:
+            notes.append(f"{display_sql(statement.shape.fingerprint)}: {exam.note}")
+    return notes
 
 
 def attach_plans(examinations: dict[str, Examination], findings: list[Finding]) -> None:
