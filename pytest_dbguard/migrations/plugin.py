@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from ..options import read_settings
+from ..outcome import state
 from . import items as items_module
 from . import options
 from .report import COLLECTED as _COLLECTED
@@ -29,12 +29,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
 
+@pytest.hookimpl(trylast=True)  # after the main plugin's: its settings are read
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", items_module.MARKER)
     settings = options.read(config, squawk_executable())
-    if read_settings(config).disable:  # --dbguard-disable turns these checks off too
+    disabled = config.stash[state.SETTINGS].disable  # --dbguard-disable: these checks too
+    if disabled:
         settings = replace(settings, enabled=False)
-    config.stash[_CHECKS] = SessionChecks(settings, config.rootpath)
+    config.stash[_CHECKS] = SessionChecks(settings, config.rootpath, disabled)
     config.stash[_COLLECTED] = {}
     config.pluginmanager.register(_Reporting(config), "dbguard-migrations-reporting")
 
@@ -77,9 +79,9 @@ def dbguard_migrations(
     dbguard_migrations_seed: str,
 ) -> DBGuardMigrations:
     """The migration checks, revision by revision: ``dbguard_migrations.check("0004")``."""
-    if read_settings(request.config).disable:
-        pytest.skip("pytest-dbguard's checks are off (--dbguard-disable / ini dbguard_disable)")
     checks = request.config.stash[_CHECKS]
+    if checks.disabled:
+        pytest.skip("pytest-dbguard's checks are off (--dbguard-disable / ini dbguard_disable)")
     try:
         target = checks.target(
             dbguard_alembic_config,

@@ -23,6 +23,7 @@ FOUND = pytest.StashKey[list[MigrationFinding]]()  # on an item: the findings of
 class SessionChecks:
     settings: MigrationSettings
     root: Path
+    disabled: bool = False  # --dbguard-disable: every check off, the fixture skips
     walks: dict[Target, Walk | WalkError] = field(default_factory=dict)
 
     def target(self, config_path: str | Path, url: str, seed: str, url_env: str) -> Target:
