@@ -42,6 +42,9 @@ class SessionReports:
         self.written: list[str] = []
         self.locations: dict[str, tuple[str, int]] = {}  # each test's file and def line
         self.baseline = baseline_file.open_baseline(config, settings)
+        # Built once at the session's end, for every file that needs them (see _data)
+        self._split: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]] | None = None
+        self._report_data: dict[str, Any] | None = None
 
     def pytest_itemcollected(self, item: pytest.Item) -> None:
         """Every test as pytest collects it, before any plugin or conftest drops items: the
@@ -107,9 +110,13 @@ class SessionReports:
                 )
 
     def _split_accepted(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-        """The tests with their findings to report, and with those the baseline accepted."""
+        """The tests with their findings to report, and with those the baseline accepted
+        (computed once: every test has been reported when the files are written)."""
+        if self._split is not None:
+            return self._split
         if self.baseline is None:
-            return self.summary.tests, {}
+            self._split = self.summary.tests, {}
+            return self._split
         reported, accepted = {}, {}
         for nodeid, test in self.summary.tests.items():
             findings = test["findings"]
@@ -121,14 +128,18 @@ class SessionReports:
                 **test,
                 "findings": [f for f in findings if f["verdict"] == ACCEPTED],
             }
-        return reported, accepted
+        self._split = reported, accepted
+        return self._split
 
     def _data(self) -> dict[str, Any]:
-        """The reports' data: the findings not accepted in the baseline."""
-        reported, _ = self._split_accepted()
-        data = build_json(reported, [self.schema[key] for key in sorted(self.schema)])
-        data["migrations"] = migration_findings_as_data(self.config)
-        return data
+        """The reports' data: the findings not accepted in the baseline (built once, for the
+        report, the JSON and the pull-request summary)."""
+        if self._report_data is None:
+            reported, _ = self._split_accepted()
+            data = build_json(reported, [self.schema[key] for key in sorted(self.schema)])
+            data["migrations"] = migration_findings_as_data(self.config)
+            self._report_data = data
+        return self._report_data
 
     def _write(self, path: str, text: str, what: str) -> None:
         assert self.result is not None
