@@ -64,7 +64,8 @@ def _library_roots() -> tuple[str, ...]:
     roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
     roots.update(site.getsitepackages())
     roots.add(site.getusersitepackages())
-    roots.add(os.path.dirname(os.path.abspath(__file__)))  # the plugin itself
+    # the plugin itself, the whole package (in an editable install it is no site-packages)
+    roots.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     for module_name in ("sqlalchemy", "_pytest", "pluggy", "greenlet", "psycopg", "asyncpg"):
         module = sys.modules.get(module_name)
         if module is not None and getattr(module, "__file__", None):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -39,7 +38,6 @@ from ..rules.scaling import Expectation, ShapeRuns, scaling_finding
 from .rollback import RollbackProblem, Savepoint, is_async, resolve
 
 DEFAULT_SCALES = (2, 5)
-_PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
 
 
 class _Throwaway(Record):
@@ -387,14 +385,13 @@ class ScaleAssertions:
         )
 
     def _caller(self) -> CallSite | None:
-        """The user's line that called the assertion (the first user frame outside the
-        plugin, which an editable install would otherwise count as the user's)."""
+        """The user's line that called the assertion."""
         capture = self.scale_context.capture
         if capture is None:
             return None
         frame: FrameType | None = sys._getframe(1)  # noqa: SLF001 (CPython's documented fast frame access)
         while frame is not None:
-            if not frame.f_code.co_filename.startswith(_PACKAGE) and capture.finder.is_user(frame):
+            if capture.finder.is_user(frame):
                 return capture.finder.name((frame.f_code, frame.f_lineno))
             frame = frame.f_back
         return None
