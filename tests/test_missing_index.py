@@ -51,6 +51,26 @@ def test_a_dropped_index_turns_into_a_finding(
     result.stdout.fnmatch_lines(["Missing index: no index serves users (email)"])
 
 
+def test_reads_of_postgresql_catalogs_are_never_findings(plan_app: pytest.Pytester) -> None:
+    """An application that reads PostgreSQL's own catalogs (statistics views, pg_class) gets no
+    index suggested on them: nobody can add one there."""
+    plan_app.makepyfile(
+        test_catalogs="""
+        from sqlalchemy import text
+
+        def test_statistics_of_a_table(engine):
+            with engine.connect() as conn:
+                conn.execute(
+                    text("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = :r"),
+                    {"r": "users"},
+                ).all()
+        """
+    )
+    result = plan_app.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*Missing index*")
+
+
 def test_full_index_walk_standing_in_for_a_seq_scan(plan_app: pytest.Pytester) -> None:
     plan_app.makepyfile(
         test_order="""

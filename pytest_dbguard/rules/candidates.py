@@ -128,6 +128,9 @@ def compared_columns(
     return comparisons, joins, alternatives
 
 
+_SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
+
+
 def candidates_for(
     plan: dict[str, Any],
     reads: Iterable[WholeRead],
@@ -144,6 +147,8 @@ def candidates_for(
         table = facts.get(relation) if relation else None
         if table is None or table.kind not in _INDEXABLE_KINDS or not columns:
             return
+        if table.schema in _SYSTEM_SCHEMAS:
+            return  # PostgreSQL's own catalogs: no index of the application's to add
         columns = [c for c in dict.fromkeys(columns) if not _is_flag(table, c)]
         if not columns or _already_indexed(table, columns):
             return
