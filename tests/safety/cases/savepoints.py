@@ -29,14 +29,16 @@ def test_nested_transactions(db, observe):
     observe("codes", db.begin(run))
 
 
-def test_savepoint_named_like_the_plugins(db, observe):
+@pytest.mark.parametrize("name", ["dbguard_probe", "dbguard_step"])
+def test_savepoint_named_like_the_plugins(db, observe, name):
+    # the plugin's own savepoints are named so: the test's, of the same name, must survive it
     def run(conn):
-        conn.exec_driver_sql("SAVEPOINT dbguard_explain")
+        conn.exec_driver_sql(f"SAVEPOINT {name}")
         conn.execute(text("UPDATE items SET code = 'Y' WHERE id = 2"))
-        conn.execute(text("SELECT code FROM items WHERE id = 2")).all()
-        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT dbguard_explain")
-        conn.execute(text("SELECT id FROM items WHERE code = 'B'")).all()
-        conn.exec_driver_sql("RELEASE SAVEPOINT dbguard_explain")
+        conn.execute(text(f"SELECT code FROM items WHERE id = 2 AND '{name}' <> ''")).all()
+        conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+        conn.execute(text(f"SELECT id FROM items WHERE code = 'B' AND '{name}' <> ''")).all()
+        conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
         return codes(conn)
 
     observe("codes", db.begin(run))
