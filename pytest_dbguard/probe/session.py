@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from .driver import Driver, Rows, State
 from .profile import settings_for
@@ -95,11 +95,7 @@ class Probe:
 def open_probe(driver: Driver, profile: dict[str, str]) -> Iterator[Probe]:
     """Open a probe on ``driver``'s connection with ``profile``'s planner settings, and close it
     whatever happens inside. Raises ``ProbeUnavailable`` when the connection cannot be used."""
-    state = driver.state()
-    if state is State.FAILED:
-        raise ProbeUnavailable("the test's transaction is already aborted")
-    if state is State.BUSY:
-        raise ProbeUnavailable("the connection is closed or busy")
+    state = _usable_state(driver)
     server_major = driver.server_major()
     own_transaction = state is State.IDLE
     if own_transaction:
@@ -113,10 +109,7 @@ def open_probe(driver: Driver, profile: dict[str, str]) -> Iterator[Probe]:
             "; ".join([*opening, pin_settings_sql(profile, server_major), f"SAVEPOINT {_STEP}"])
         )
     except Exception as error:  # noqa: BLE001 (any driver's error: the drivers share no base class)
-        _close(driver, closing, [])
-        if "current transaction is aborted" in str(error):  # asyncpg cannot tell beforehand
-            raise ProbeUnavailable("the test's transaction is already aborted") from None
-        raise ProbeUnavailable(f"could not open a savepoint: {first_line(error)}") from None
+        _give_up(driver, closing, error, "could not open a savepoint: ")
     probe = Probe(driver, server_major)
     try:
         yield probe
@@ -129,11 +122,7 @@ def read_catalog(driver: Driver, sql: str) -> Rows:
     driver allows it: its own implicit transaction in autocommit mode, a transaction of its own
     (rolled back) when none is open, a savepoint (released) inside the test's transaction.
     Lighter than a probe: no settings, nothing to undo."""
-    state = driver.state()
-    if state is State.FAILED:
-        raise ProbeUnavailable("the test's transaction is already aborted")
-    if state is State.BUSY:
-        raise ProbeUnavailable("the connection is closed or busy")
+    state = _usable_state(driver)
     if state is State.IDLE and not driver.begins_implicitly:
         try:
             return driver.rows(sql)
@@ -150,10 +139,28 @@ def read_catalog(driver: Driver, sql: str) -> Rows:
     try:
         return driver.script_rows(statements)
     except Exception as error:  # noqa: BLE001 (any driver's error: the drivers share no base class)
-        driver.execute("; ".join(recovery))
-        if "current transaction is aborted" in str(error):
-            raise ProbeUnavailable("the test's transaction is already aborted") from None
-        raise ProbeUnavailable(first_line(error)) from None
+        _give_up(driver, recovery, error, "")
+
+
+def _usable_state(driver: Driver) -> State:
+    """The connection's state, or ``ProbeUnavailable`` when nothing may be sent on it."""
+    state = driver.state()
+    if state is State.FAILED:
+        raise ProbeUnavailable("the test's transaction is already aborted")
+    if state is State.BUSY:
+        raise ProbeUnavailable("the connection is closed or busy")
+    return state
+
+
+def _give_up(driver: Driver, recovery: list[str], error: Exception, prefix: str) -> NoReturn:
+    """After the probe's first statement failed: undo what it began and say why. In a
+    transaction the test's error had already aborted (asyncpg reports it as merely open), the
+    probe's savepoint was never made, so there is nothing to undo: rolling back to it would
+    only fail again."""
+    if "current transaction is aborted" in str(error):
+        raise ProbeUnavailable("the test's transaction is already aborted") from None
+    driver.execute("; ".join(recovery))
+    raise ProbeUnavailable(f"{prefix}{first_line(error)}") from None
 
 
 def _close(driver: Driver, closing: list[str], prepared: list[str]) -> None:
