@@ -28,6 +28,7 @@ from .record import (
     Statement,
     kept_parameters,
     parameters_key,
+    plain_items,
     scalar_key,
 )
 
@@ -103,15 +104,19 @@ class Capture:
                 if dialect == "postgresql" and conn is not None:
                     self._remember_engine(conn.engine)
             statement.count += 1
-            if statement.sampling and path is not None:
-                sample = self._sample(seq, path, text, parameters, context, executemany)
+            sampling = statement.sampling and path is not None
+            logged = seq < record.max_recorded
+            plain = plain_items(parameters) if (sampling or logged) and not executemany else None
+            if sampling:
+                assert path is not None
+                sample = self._sample(seq, path, text, parameters, plain, context, executemany)
                 sample.unit = record.unit_of(id(conn))
                 self._keep(statement, sample)
             elif statement.sampling and shape.kind == "transaction":
                 statement.sampling = False
-            if seq < record.max_recorded:
+            if logged:
                 batch = len(parameters) if executemany and parameters else 1
-                kept = kept_parameters(parameters, executemany)
+                kept = parameters if plain is not None else kept_parameters(parameters, executemany)
                 record.log.append(
                     (seq, statement, text, site, executemany, batch, kept, record.phase)
                 )
@@ -124,13 +129,14 @@ class Capture:
         path: CallPath,
         text: str,
         parameters: Any,
+        plain: tuple[Any, ...] | None,
         context: Any,
         executemany: bool,
     ) -> Sample:
         options = getattr(context, "execution_options", None) or {}
         key = scalar = None
         if not executemany:
-            key = parameters_key(text, parameters)
+            key = hash((text, plain)) if plain is not None else parameters_key(text, parameters)
             # the text's own shape: texts of one statement differ in their IN lists' names
             scalar = scalar_key(parameters, self.shapes.get(text).list_slots)
         return Sample(

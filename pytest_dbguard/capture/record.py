@@ -176,6 +176,34 @@ def _too_big(value: Any, depth: int) -> str | None:
     return f"a {type(value).__name__}"
 
 
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
+def plain_items(parameters: Any) -> tuple[Any, ...] | None:
+    """The parameters as a tuple when every value is a plain scalar or a short string (most
+    statements), else None. For them the kept copy is the parameters themselves and the key
+    is the hash of this tuple: the same values ``kept_parameters`` and ``parameters_key``
+    would give, in one pass instead of two deep ones (this runs for every sampled run)."""
+    kind = type(parameters)
+    if kind is dict:
+        values: Any = parameters.values()
+        items = tuple(parameters.items())
+    elif kind is tuple or kind is list:
+        values, items = parameters, tuple(parameters)
+    else:
+        return None
+    if len(values) > _MAX_KEPT_VALUES:
+        return None
+    for value in values:
+        kind = type(value)
+        if kind is str:
+            if len(value) > _MAX_KEPT_LENGTH:
+                return None
+        elif kind not in _PLAIN:
+            return None
+    return items
+
+
 def parameters_key(text: str, parameters: Any) -> int:
     """A hash that tells runs of one text with other parameter values apart, without keeping
     the values (computed once per sampled run)."""
