@@ -21,7 +21,7 @@ from .options import Settings
 from .outcome import state
 from .probe.catalog import schema_rows
 from .probe.separate import separate_connection
-from .rules.budgets import Budget, check_budget
+from .rules.budgets import Budget, check_budget, count_whole_test
 from .rules.schema import SchemaFinding, schema_findings
 from .scaling.api import ScaleAssertions, bind_scaling
 
@@ -90,7 +90,7 @@ class DBGuard(ScaleAssertions):
     def count(self, *, kinds: Iterable[str] | str | None = None, match: str | None = None) -> int:
         """How many statements ran so far, counted as a budget with these filters counts them."""
         budget = self._budget("count", 0, kinds, match, "count")
-        return sum(s.count for s in self._record.shapes() if budget.counts(s))
+        return count_whole_test(budget, self._record)
 
     @contextmanager
     def max_queries(

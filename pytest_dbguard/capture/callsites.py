@@ -158,32 +158,16 @@ class CallSiteFinder:
             self._sites[key] = site
         return site
 
-    def find(self) -> SiteKey | None:
-        """The first user frame above the caller of ``find``, as a key (its code and line).
+    def find_path(self) -> CallPath:
+        """The first user frame above the caller of ``find_path``, as a key (its code and
+        line), and what the N+1 rules also need: the next user frame above it (the loop that
+        calls a helper), and the library whose event hook ran the statement: a library's frame
+        called by SQLAlchemy's event dispatch (a versioning extension's flush listener), not a
+        library's Session subclass that SQLAlchemy calls (SQLModel's ``Session.execute``).
 
         The hot path of sampling: a walk up the stack with one dictionary look-up per frame
-        (each file's classification is cached), and a key costs a tuple; its ``CallSite`` (a
-        path relative to the rootdir, a readable function name) is built by ``name`` only when
-        a message or the N+1 check asks for it, once per test and key.
-        """
-        kinds = self._kind
-        frame: FrameType | None = sys._getframe(2)  # noqa: SLF001 (CPython's documented fast frame access)
-        while frame is not None:
-            kind = kinds.get(frame.f_code.co_filename)
-            if kind is None:
-                kind = self._classify(frame)
-            if kind == USER:
-                return (frame.f_code, frame.f_lineno)
-            frame = frame.f_back
-        path = self._path_across_greenlets(False, None)
-        return path.site
-
-    def find_path(self) -> CallPath:
-        """``find``, and what the N+1 rules also need (for sampled runs only): the next user
-        frame above the call site (the loop that calls a helper), and the library whose
-        event hook ran the statement: a library's frame called by SQLAlchemy's event dispatch
-        (a versioning extension's flush listener), not a library's Session subclass that
-        SQLAlchemy calls (SQLModel's ``Session.execute``)."""
+        (each file's classification is cached); a key costs a tuple, and its ``CallSite`` is
+        built by ``name`` only when a message or a rule asks for it, once per test and key."""
         kinds = self._kind
         frame: FrameType | None = sys._getframe(2)  # noqa: SLF001 (CPython's documented fast frame access)
         seen_sqlalchemy = False

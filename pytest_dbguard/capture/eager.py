@@ -177,7 +177,7 @@ class EagerLoadWatcher:
             return
         if not found:
             return
-        site = self.finder.find()
+        site = self.finder.find_path().site
         with self._lock:
             if not self.active:
                 return

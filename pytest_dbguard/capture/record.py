@@ -413,9 +413,10 @@ class Record:
         return None if key is None else self.finder.name(key)
 
     def entries(self, start: int = 0, end: int | None = None) -> list[LogEntry]:
-        """Logged runs with ``start <= seq < end``, in order."""
+        """Logged runs with ``start <= seq < end``, in order (a run's number is taken and its
+        row appended under the lock: the log is in order already)."""
         with self.lock:
-            rows = sorted(self.log, key=lambda row: row[0])
+            rows = list(self.log)
         return [
             LogEntry(seq, statement, text, self.site(key), *rest)
             for seq, statement, text, key, *rest in rows
