@@ -312,6 +312,16 @@ class LazyLoads:
     callers: dict[SiteKey | None, int] = field(default_factory=dict)  # loads per caller
     hook: str | None = None  # the library whose event hook made the loads, if one did
 
+    @property
+    def loader(self) -> str:
+        """The eager load that replaces these loads: one query for all the parents."""
+        return "selectinload" if self.collection else "joinedload"
+
+    @property
+    def fix(self) -> str:
+        """The query that loads the parents with this relationship."""
+        return f"select({self.parent_class}).options({self.loader}({self.relationship}))"
+
 
 class PendingLazyLoad(NamedTuple):
     """A lazy load the ORM is about to send (seen by ``do_orm_execute``): recorded when its

@@ -100,27 +100,21 @@ def _parents_loaded_per_row(record: Record, loads: LazyLoads, unit: int) -> Lazy
     return None
 
 
-def _loader(loads: LazyLoads) -> str:
-    return "selectinload" if loads.collection else "joinedload"
-
-
 def _lazy_load_finding(record: Record, worst: tuple[LazyLoads, int], mode: Mode) -> Finding | None:
     loads, unit = worst
     runs = sum(1 for seq in loads.seqs if not record.is_nplusone_allowed(seq))
     parents = len(loads.parents) if runs == len(loads.seqs) else runs
     if parents < 2 or runs < 2:
         return None
-    cls, attribute = loads.parent_class, f"{loads.parent_class}.{loads.attribute}"
-    loader = _loader(loads)
+    cls, loader = loads.parent_class, loads.loader
     outer = _parents_loaded_per_row(record, loads, unit)
     if outer is None:
-        fix = f"select({cls}).options({loader}({attribute}))"
+        fix = loads.fix
         fix_intro = f"Fix: load {loads.relationship} with the query that loads the {cls} objects:"
     else:
-        outer_attribute = f"{outer.parent_class}.{outer.attribute}"
         fix = (
             f"select({outer.parent_class}).options("
-            f"{_loader(outer)}({outer_attribute}).{loader}({attribute}))"
+            f"{outer.loader}({outer.relationship}).{loader}({loads.relationship}))"
         )
         fix_intro = (
             f"Fix: the {cls} objects are themselves lazy-loaded one parent at a time "

@@ -209,10 +209,7 @@ def _lazy_load_of(loads: list[LazyLoads], seq: int) -> tuple[str, str] | None:
                 best = (begun, loads_)
     if best is None:
         return None
-    found = best[1]
-    loader = "selectinload" if found.collection else "joinedload"
-    cls = found.parent_class
-    return found.relationship, f"select({cls}).options({loader}({cls}.{found.attribute}))"
+    return best[1].relationship, best[1].fix
 
 
 # -- validation ---------------------------------------------------------------------------------
