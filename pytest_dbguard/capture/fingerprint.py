@@ -9,6 +9,7 @@ placeholders, comments, statement separators), not grammar.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Final
 
 PLACEHOLDER: Final = "?"
@@ -66,6 +67,14 @@ def _replace_token(match: re.Match[str]) -> str:
         if _POSITIONAL_REFERENCE.search(before):
             return match.group()
     return PLACEHOLDER
+
+
+def placeholders(sql: str) -> Iterator[re.Match[str]]:
+    """The parameter placeholders of ``sql`` in order (their ``param`` group), read with the
+    same scan as ``fingerprint``: a ``?`` or ``:name`` inside a string or a comment is none."""
+    for match in _TOKENS.finditer(sql):
+        if match.group("param") is not None:
+            yield match
 
 
 def is_single_statement(sql: str) -> bool:

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .callsites import CallPath, CallSite, CallSiteFinder, SiteKey
-from .fingerprint import fingerprint, is_internal, is_single_statement, statement_kind
+from .fingerprint import (
+    fingerprint,
+    is_internal,
+    is_single_statement,
+    placeholders,
+    statement_kind,
+)
 
 _MAX_SHAPES = 50_000  # distinct statement texts cached per session before the cache restarts
 _MAX_TEXTS_PER_TEST = 10_000  # beyond this a test's statements are looked up by shape
@@ -48,9 +54,8 @@ _OFFSET = re.compile(r"\bOFFSET\b", re.IGNORECASE)
 _ORDER_BY = re.compile(r"\bORDER\s+BY\b", re.IGNORECASE)
 _RANGE = re.compile(r"(?<![<>!])(?:<=?|>=?)(?!>)\s*(?:\?|\(\.\.\.\))")
 # Placeholders of every DBAPI style, and IN lists (not subqueries) in a statement's text.
-_PARAM = re.compile(
-    r"%\((?P<name>[^)]*)\)s|(?<![\w$])\$(?P<number>\d+)|(?P<position>%s|\?)"
-    r"|(?<![:\w]):(?P<colon>[A-Za-z_]\w*)"
+_PARAM = re.compile(  # one placeholder, as ``placeholders`` finds it: which slot it fills
+    r"%\((?P<name>[^)]*)\)s|\$(?P<number>\d+)|(?P<position>%s|\?)|:(?P<colon>[A-Za-z_]\w*)"
 )
 _IN_LIST = re.compile(r"\bIN\s*\((?!\s*SELECT\b)(?:[^()]|\([^()]*\))*\)", re.IGNORECASE)
 
@@ -74,7 +79,10 @@ def list_slots(text: str) -> frozenset[str | int]:
         return frozenset()
     slots: set[str | int] = set()
     position = 0
-    for match in _PARAM.finditer(text):
+    for token in placeholders(text):
+        match = _PARAM.fullmatch(token.group("param"))
+        if match is None:
+            continue
         if match.group("position") is not None:
             slot: str | int = position
             position += 1
@@ -82,7 +90,7 @@ def list_slots(text: str) -> frozenset[str | int]:
             slot = int(match.group("number")) - 1
         else:
             slot = match.group("name") or match.group("colon")
-        if any(start <= match.start() < end for start, end in spans):
+        if any(start <= token.start() < end for start, end in spans):
             slots.add(slot)
     return frozenset(slots)
 
