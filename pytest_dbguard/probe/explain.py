@@ -63,12 +63,8 @@ class Statement:
         """The plan under the probe's settings: generic where possible."""
         if self.generic is None:
             self.generic = self._prepare()
-        if self.generic:
-            nulls = ", ".join(["NULL"] * self._parameter_count)
-            execute = f"EXECUTE {_PREPARED}({nulls})" if nulls else f"EXECUTE {_PREPARED}"
-            with self.probe.step():
-                return plan_of(self.probe.rows(f"EXPLAIN ({EXPLAIN_OPTIONS}) {execute}"))
-        return self.custom_plan()
+        with self.probe.step():
+            return self._plan_in_step()
 
     def custom_plan(self) -> dict[str, Any]:
         """The plan for the test's own parameter values."""
